@@ -1,0 +1,1 @@
+"""sbnn stage package."""

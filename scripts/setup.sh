@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One-shot, idempotent project set-up: system data set (apt), virtual env in
+# .venv, every pinned Python dependency, and sbnn itself in editable mode.
+# A second run with unchanged pins only checks a stamp and exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1; then PY=$cand; break; fi
+  done
+fi
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
+  echo "sbnn setup: Python >= 3.11 is required (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+key=$(cat requirements/lock.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+stamp="$VENV/.sbnn-setup-$key"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+
+# Fashion-MNIST (full 60k/10k, IDX) comes from Debian's dataset-fashion-mnist.
+if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "sbnn setup: installing dataset-fashion-mnist (apt)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+      || echo "sbnn setup: could not install dataset-fashion-mnist; pass --data-dir to use your own copy" >&2
+  else
+    echo "sbnn setup: apt not available; Fashion-MNIST needs --data-dir DIR with the IDX files" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "sbnn setup: creating $VENV with $("$PY" --version)"
+  "$PY" -m venv "$VENV"
+fi
+echo "sbnn setup: installing pinned dependencies (requirements/lock.txt)"
+"$VENV/bin/python" -m pip install -q --upgrade "pip>=24"
+# torch first, alone: a CPU wheel pinned exactly, so nothing pulls a CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0" "setuptools==80.10.2"
+"$VENV/bin/python" -m pip install -q --no-deps -r requirements/lock.txt
+"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+rm -f "$VENV"/.sbnn-setup-*
+touch "$stamp"
+echo "sbnn setup: done ($VENV)"
