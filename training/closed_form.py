@@ -1,0 +1,111 @@
+"""Closed-form least-squares quantization into the generalized binary domain {alpha, beta}.
+
+This is the one place where the math lives; the Brevitas quantizers in
+``weight_quant.py`` call it on every forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _rows(w: Tensor, per_channel: bool) -> Tensor:
+    """View weights as (rows, n): one row per output channel, or a single row."""
+    return w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
+
+
+def ec_to_k(ec: float, n: int) -> int:
+    """Number of ones for a target expected-connections share: round(ec * n), kept in [1, n - 1]."""
+    return int(min(max(round(ec * n), 1), n - 1))
+
+
+def closed_form_alpha_beta(
+    w: Tensor,
+    ec: float | None = None,
+    *,
+    per_channel: bool = False,
+    alpha_zero: bool = False,
+    symmetric: bool = False,
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Least-squares binarization ``w ~ alpha + (beta - alpha) * b`` with ``b in {0, 1}``.
+
+    Returns ``(b, alpha, beta)``; ``b`` has the shape of ``w``, ``alpha`` and
+    ``beta`` have shape ``(rows, 1)`` (rows = output channels if ``per_channel``
+    else 1). No gradient flows through this function (callers add the STE).
+
+    Derivation. For a fixed partition of the ``n`` weights of a row into the
+    set ``B`` (b = 1, ``|B| = k``) and its complement ``A``, the squared error
+
+    .. math:: E = \sum_{i \in A} (w_i - \alpha)^2 + \sum_{i \in B} (w_i - \beta)^2
+
+    is minimised by the two means, :math:`\alpha = \bar w_A`, :math:`\beta = \bar w_B`,
+    leaving :math:`E = \sum_i w_i^2 - (n - k)\,\alpha^2 - k\,\beta^2`. In one
+    dimension the optimal two clusters are separated by a threshold, so with
+    ``|B| = k`` fixed by the target ``ec = k / n`` only two partitions can be
+    optimal: ``B`` = the ``k`` largest weights, or the ``k`` smallest. We
+    evaluate both errors and keep the smaller one, per row.
+
+    Special cases (each a flag):
+
+    * ``ec=None``: the threshold is fixed at 0, ``b = [w > 0]``; then
+      :math:`\alpha` is the mean of the non-positive and :math:`\beta` the mean
+      of the positive weights (an empty side gives 0).
+    * ``alpha_zero=True``: the {0, beta} domain. With :math:`\alpha = 0` the
+      error is :math:`\sum w^2 - (\sum_B w)^2 / k`, so ``B`` is the ``k``
+      largest or the ``k`` smallest weights, whichever has the larger
+      :math:`|\sum_B w|`, and :math:`\beta = \bar w_B`.
+    * ``symmetric=True``: the classic +-1 domain :math:`\alpha = -\beta`. With
+      ``b = [w > 0]`` the error is minimised by
+      :math:`\beta = \overline{|w|}` (XNOR-Net's scale); ``ec`` must be None.
+    """
+    if symmetric:
+        if ec is not None or alpha_zero:
+            raise ValueError("symmetric (+-1) quantization has no EC target and no alpha = 0 variant")
+        rows = _rows(w, per_channel)
+        beta = rows.abs().mean(dim=1, keepdim=True)
+        return (w > 0).to(w.dtype), -beta, beta
+
+    rows = _rows(w, per_channel)
+    n = rows.shape[1]
+    if ec is None:
+        b = (rows > 0).to(rows.dtype)
+        nb = b.sum(dim=1, keepdim=True)
+        na = n - nb
+        beta = (rows * b).sum(dim=1, keepdim=True) / nb.clamp(min=1)
+        alpha = (rows * (1 - b)).sum(dim=1, keepdim=True) / na.clamp(min=1)
+        if alpha_zero:
+            alpha = torch.zeros_like(alpha)
+        return b.reshape(w.shape), alpha, beta
+
+    if not 0.0 < ec < 1.0:
+        raise ValueError(f"expected connections must be in (0, 1), got {ec}")
+    k = ec_to_k(ec, n)
+    order = torch.argsort(rows, dim=1, descending=True)
+    top = torch.zeros_like(rows).scatter_(1, order[:, :k], 1.0)
+    bottom = torch.zeros_like(rows).scatter_(1, order[:, n - k:], 1.0)
+
+    sum_all = rows.sum(dim=1, keepdim=True)
+    sum_top = (rows * top).sum(dim=1, keepdim=True)
+    sum_bot = (rows * bottom).sum(dim=1, keepdim=True)
+    if alpha_zero:
+        # Error = sum w^2 - (sum_B w)^2 / k: pick the side with the larger |sum|.
+        use_top = sum_top.abs() >= sum_bot.abs()
+        b = torch.where(use_top, top, bottom)
+        beta = torch.where(use_top, sum_top, sum_bot) / k
+        return b.reshape(w.shape), torch.zeros_like(beta), beta
+
+    def gain(sum_b: Tensor) -> Tensor:  # (n - k) alpha^2 + k beta^2, larger is better
+        return (sum_all - sum_b) ** 2 / (n - k) + sum_b**2 / k
+
+    use_top = gain(sum_top) >= gain(sum_bot)
+    b = torch.where(use_top, top, bottom)
+    sum_b = torch.where(use_top, sum_top, sum_bot)
+    beta = sum_b / k
+    alpha = (sum_all - sum_b) / (n - k)
+    return b.reshape(w.shape), alpha, beta
+
+
+def expand_to(v: Tensor, w: Tensor) -> Tensor:
+    """Broadcast a (rows, 1) per-row value over a weight tensor of any rank."""
+    return v.reshape(v.shape[0], *([1] * (w.dim() - 1)))

@@ -1,0 +1,83 @@
+"""Typed training configuration: flags, a JSON/YAML file, or both (flags win)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from sbnn.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of a run. Resuming requires an identical config."""
+
+    dataset: str = "fashion-mnist"
+    model: str = "sfc"
+    hidden: str | None = None          # MLP widths, e.g. "256,256,256" (overrides the preset)
+    width: float | None = None         # CNV channel multiplier / ResNet base width
+    depth: int = 1                     # ResNet blocks per stage
+    domain: str = "alpha-beta"         # alpha-beta | alpha-beta-learned | zero-beta | bipolar
+    ec: float | None = 0.1             # expected connections (share of b = 1)
+    per_channel: bool = False          # one (alpha, beta) per output channel
+    gamma: float = 0.0                 # EC budget penalty strength (learned domain)
+    prune: str = "none"                # none | layer | global magnitude pruning
+    prune_target: float = 0.0          # final pruned share
+    prune_start: float = 0.0           # schedule start / end, as fractions of training
+    prune_end: float = 0.6
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3                   # Adam, cosine schedule, as the reference code
+    weight_decay: float = 0.0
+    latent_clamp: float = 1.5          # latent weights clamped to [-c, c] after each step
+    dropout: float = 0.0
+    train_subset: int | None = None    # use only the first N training samples (quick runs)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.ec is not None and not 0.0 < float(self.ec) < 1.0:
+            raise UserError(f"expected connections (EC) must be in (0, 1), got {self.ec}; e.g. --ec 0.1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError(f"epochs and batch size must be positive, got {self.epochs} and {self.batch_size}")
+        if not 0.0 <= self.gamma < 1.0:
+            raise UserError(f"gamma must be in [0, 1), got {self.gamma}")
+        if self.prune not in ("none", "layer", "global"):
+            raise UserError(f"unknown --prune '{self.prune}'; use none, layer or global")
+
+    def weight_domain(self):
+        from .domains import WeightDomain
+        return WeightDomain(self.domain, None if self.domain == "bipolar" else self.ec, self.per_channel)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "TrainConfig":
+        unknown = sorted(set(d) - set(cls.field_names()))
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(cls.field_names())}")
+        return cls(**d)
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read a JSON or YAML config file into a dict (validated later by TrainConfig)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} not found; pass an existing .json or .yaml file")
+    text = p.read_text()
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # parse errors of either format
+        raise UserError(f"config file {p} is not valid {p.suffix.lstrip('.') or 'JSON'}: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p} must hold a mapping of hyperparameters")
+    return data

@@ -1,0 +1,127 @@
+"""Accuracy versus sparsity: {alpha, beta} vs {0, beta} vs +-1 with magnitude pruning.
+
+Every point is a full ``sbnn train`` run in its own folder under the sweep
+directory; a finished run (metrics.json present, same config) is reused, so an
+interrupted sweep picks up where it stopped. Outputs: ``sweep.csv``,
+``sweep.md`` (the table for the README) and ``sweep.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from sbnn.errors import UserError
+
+from .config import TrainConfig
+from .trainer import CHECKPOINT, METRICS, train
+
+SCHEMES = {
+    "alpha-beta": "{α, β} closed form",
+    "zero-beta": "{0, β} closed form",
+    "bipolar-pruned": "±1 + magnitude pruning",
+}
+BASELINE = "bipolar-dense"
+
+
+def run_config(base: TrainConfig, scheme: str, ec: float | None) -> TrainConfig:
+    """The training config of one sweep point. For pruned +-1, EC = share of weights kept."""
+    if scheme == BASELINE:
+        return replace(base, domain="bipolar", ec=None, prune="none", prune_target=0.0)
+    if scheme == "bipolar-pruned":
+        return replace(base, domain="bipolar", ec=None, prune="layer", prune_target=1.0 - ec)
+    return replace(base, domain=scheme, ec=ec, prune="none", prune_target=0.0)
+
+
+def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool) -> dict:
+    metrics_path = out / METRICS
+    if metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text())
+        if metrics.get("config") == cfg.to_dict():
+            return metrics
+    resume = (out / CHECKPOINT).exists()
+    return train(cfg, out, data_dir=data_dir, resume=resume, progress=progress)
+
+
+def connections(metrics: dict, scheme: str) -> float:
+    """Achieved share of weights that cost hardware: at beta, or kept after pruning."""
+    return 1.0 - metrics["pruned"] if scheme == "bipolar-pruned" else 1.0 - metrics["sparsity"]
+
+
+def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True) -> list[dict]:
+    """Run the baseline and every (scheme, EC) point; write csv, markdown table and plot."""
+    from tqdm import tqdm
+
+    for ec in ecs:
+        if not 0.0 < ec < 1.0:
+            raise UserError(f"sweep EC values must be in (0, 1), got {ec}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    points = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
+    rows = []
+    for scheme, ec in tqdm(points, desc="sweep", unit="run", disable=not progress):
+        cfg = run_config(base, scheme, ec)
+        name = scheme if ec is None else f"{scheme}_ec{ec:g}"
+        m = _run_or_reuse(cfg, out / name, data_dir, progress)
+        rows.append({"scheme": scheme, "ec_target": ec, "connections": round(connections(m, scheme), 4),
+                     "test_accuracy": m["test_accuracy"], "epochs": m["epochs"],
+                     "seconds_per_epoch": round(m["seconds_per_epoch"], 2), "run": name})
+    base_acc = rows[0]["test_accuracy"]
+    for r in rows:
+        r["delta_vs_dense"] = round(r["test_accuracy"] - base_acc, 4)
+    _write_csv(out / "sweep.csv", rows)
+    (out / "sweep.md").write_text(markdown_table(rows, base, ecs))
+    plot(rows, out / "sweep.png", base)
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def markdown_table(rows: list[dict], base: TrainConfig, ecs: list[float]) -> str:
+    by = {(r["scheme"], r["ec_target"]): r for r in rows}
+    dense = by[(BASELINE, None)]
+    lines = [f"{base.model.upper()} on {base.dataset} (full test set, {dense['epochs']} epochs each). "
+             f"Dense ±1 baseline: **{100 * dense['test_accuracy']:.2f} %**.", "",
+             "| EC | " + " | ".join(SCHEMES.values()) + " |",
+             "|---|" + "---|" * len(SCHEMES)]
+    for ec in ecs:
+        cells = []
+        for s in SCHEMES:
+            r = by[(s, ec)]
+            cells.append(f"{100 * r['test_accuracy']:.2f} % ({100 * r['delta_vs_dense']:+.2f})")
+        lines.append(f"| {ec:g} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Cells: test accuracy (difference to the dense ±1 baseline, in points). "
+                 "EC = share of weights that cost hardware (at β, or kept after pruning).")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path, base: TrainConfig) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    dense = next(r for r in rows if r["scheme"] == BASELINE)
+    ax.axhline(100 * dense["test_accuracy"], color="gray", ls="--", label="±1 dense")
+    for s, label in SCHEMES.items():
+        pts = sorted((r["connections"], 100 * r["test_accuracy"]) for r in rows if r["scheme"] == s)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("connections (share of weights at β / kept)  →  sparser")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{base.model.upper()}, {base.dataset}: accuracy vs sparsity")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

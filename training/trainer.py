@@ -1,0 +1,170 @@
+"""The training loop behind ``sbnn train``: seeded, resumable, with a progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sbnn.errors import UserError
+
+from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .config import TrainConfig
+from .datasets import load_dataset
+from .ec_penalty import ec_budget_penalty
+from .pruning import MagnitudePruner
+from .sparsity import binary_layers, sparsity_report
+from .zoo import build_model
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+PRUNE_EVERY = 50  # optimizer steps between pruning-mask updates
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle_seed: int | None):
+    """Mini-batches straight from in-memory tensors (much faster than a per-item DataLoader)."""
+    n = x.shape[0]
+    if shuffle_seed is None:
+        order = torch.arange(n)
+    else:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(shuffle_seed))
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        yield x[idx], y[idx]
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in batches(x, y, batch_size, None))
+    return correct / x.shape[0]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _check_resume(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
+    old = ckpt.get("config", {})
+    diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v]
+    if diff:
+        raise UserError(f"cannot resume {path} with different hyperparameters ({'; '.join(diff)}); "
+                        "rerun with the original settings or train into a new --out directory")
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None, resume: bool = False,
+          progress: bool = True) -> dict:
+    """Train (or resume) a run in ``out_dir``; returns the metrics written to metrics.json."""
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(ckpt_path)
+        _check_resume(ckpt, cfg, ckpt_path)
+    elif ckpt_path.exists():
+        raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+
+    seed_everything(cfg.seed)
+    train_set, test_set, info = load_dataset(cfg.dataset, data_dir)
+    x_train, y_train = train_set.tensors
+    x_test, y_test = test_set.tensors
+    if cfg.train_subset:
+        x_train, y_train = x_train[:cfg.train_subset], y_train[:cfg.train_subset]
+
+    model = build_model(cfg.model, tuple(info.in_shape), info.num_classes, cfg.weight_domain(),
+                        hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
+    steps_per_epoch = (x_train.shape[0] + cfg.batch_size - 1) // cfg.batch_size
+    total_steps = steps_per_epoch * cfg.epochs
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    pruner = None
+    if cfg.prune != "none":
+        pruner = MagnitudePruner(model, cfg.prune_target, cfg.prune, cfg.prune_start, cfg.prune_end)
+    latent = [layer.weight for _, layer in binary_layers(model)]
+
+    start_epoch, history, wall = 0, [], 0.0
+    if ckpt is not None:
+        load_model_state(model, ckpt["model"], str(ckpt_path))
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+        start_epoch, history, wall = ckpt["epoch"], ckpt["history"], ckpt["wall_time_s"]
+    out.mkdir(parents=True, exist_ok=True)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        seen = correct = 0
+        loss_sum = 0.0
+        bar = tqdm(batches(x_train, y_train, cfg.batch_size, cfg.seed * 100003 + epoch), total=steps_per_epoch,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False, unit="batch",
+                   mininterval=0.2 if sys.stderr.isatty() else 10.0)
+        for step, (xb, yb) in enumerate(bar):
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            total = loss
+            if cfg.weight_domain().uses_ec_penalty:
+                penalty, _ = ec_budget_penalty(model, loss, cfg.ec, cfg.gamma)
+                total = loss + penalty
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                for w in latent:
+                    w.clamp_(-cfg.latent_clamp, cfg.latent_clamp)
+            global_step = epoch * steps_per_epoch + step + 1
+            if pruner is not None and (global_step % PRUNE_EVERY == 0 or global_step == total_steps):
+                pruner.step(global_step / total_steps)
+            seen += yb.numel()
+            correct += int((logits.argmax(1) == yb).sum())
+            loss_sum += float(loss.detach()) * yb.numel()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        wall += time.perf_counter() - t0
+        test_acc = evaluate(model, x_test, y_test)
+        rep = sparsity_report(model)
+        history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                        "test_accuracy": test_acc, "sparsity": rep["sparsity"], "pruned": rep["pruned"],
+                        "epoch_time_s": time.perf_counter() - t0})
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
+                       f"test acc {test_acc:.4f}  sparsity {rep['sparsity']:.3f}  pruned {rep['pruned']:.3f}")
+        save_checkpoint(ckpt_path, {
+            "config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+            "history": history, "wall_time_s": wall,
+            "data": {"dataset": cfg.dataset, "in_shape": list(info.in_shape), "num_classes": info.num_classes},
+        })
+
+    rep = sparsity_report(model)
+    metrics = {
+        "test_accuracy": history[-1]["test_accuracy"],
+        "test_samples": int(x_test.shape[0]),
+        "sparsity": rep["sparsity"],
+        "pruned": rep["pruned"],
+        "layers": rep["layers"],
+        "epochs": cfg.epochs,
+        "wall_time_s": wall,
+        "seconds_per_epoch": wall / max(len(history), 1),
+        "config": cfg.to_dict(),
+        "history": history,
+    }
+    _write_json(out / METRICS, metrics)
+    return metrics

@@ -1,0 +1,155 @@
+"""Brevitas weight quantizers for the generalized binary domain {alpha, beta}.
+
+Each quantizer is a small Brevitas injector whose ``tensor_quant`` is one of the
+modules below. A module returns Brevitas' tuple ``(q, scale, zero_point,
+bit_width)`` with the 1-bit affine convention
+
+    q = scale * (b - zero_point),  scale = beta - alpha,  zero_point = -alpha / (beta - alpha)
+
+so ``b = 0`` gives alpha and ``b = 1`` gives beta, and the layers work in
+``QuantLinear`` / ``QuantConv2d`` unchanged:
+
+    QuantLinear(256, 256, bias=False, weight_quant=AlphaBetaWeightQuant, weight_target_ec=0.1)
+
+Gradients use a straight-through estimator clipped to ``|w| <= clip``.
+"""
+
+from __future__ import annotations
+
+import torch
+from brevitas.inject import ExtendedInjector
+from brevitas.proxy import WeightQuantProxyFromInjector
+from torch import Tensor, nn
+
+from .closed_form import closed_form_alpha_beta, expand_to
+
+_EPS = 1e-8
+
+
+def ste_clipped(w: Tensor, forward_value: Tensor, clip: float) -> Tensor:
+    """Forward ``forward_value``; backward the identity where ``|w| <= clip``, zero elsewhere."""
+    pass_through = (w.abs() <= clip).to(w.dtype)
+    return forward_value.detach() + (w - w.detach()) * pass_through
+
+
+class BinaryDomainQuant(nn.Module):
+    """Base: turns per-row levels ``(b, alpha, beta)`` into Brevitas' quant tuple."""
+
+    def __init__(self, clip: float):
+        super().__init__()
+        self.clip = float(clip)
+        self.register_buffer("bit_width_value", torch.tensor(1.0), persistent=False)
+        # Magnitude pruning (pruning.py) sets this 0/1 mask; pruned weights become exactly 0.
+        self.register_buffer("prune_mask", None)
+
+    def levels(self, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Return ``b`` (shape of w) and per-row ``alpha``, ``beta`` of shape (rows, 1)."""
+        raise NotImplementedError
+
+    def forward(self, w: Tensor):
+        b, alpha, beta = self.levels(w)
+        alpha, beta = expand_to(alpha, w), expand_to(beta, w)
+        scale = beta - alpha
+        # A degenerate row (all weights equal) has alpha == beta; keep the scale finite.
+        scale = torch.where(scale.abs() < _EPS, torch.full_like(scale, _EPS), scale)
+        q = alpha + scale * b
+        y = self.straight_through(w, q, b)
+        if self.prune_mask is not None:
+            y = y * self.prune_mask
+        return y, scale, -alpha / scale, self.bit_width_value
+
+    def straight_through(self, w: Tensor, q: Tensor, b: Tensor) -> Tensor:
+        return ste_clipped(w, q, self.clip)
+
+
+class ClosedFormAlphaBetaQuant(BinaryDomainQuant):
+    """{alpha, beta} by closed-form least squares with a target EC (None: threshold at 0)."""
+
+    def __init__(self, target_ec: float | None, per_channel: bool, clip: float):
+        super().__init__(clip)
+        self.target_ec = target_ec
+        self.per_channel = bool(per_channel)
+
+    def levels(self, w):
+        with torch.no_grad():
+            return closed_form_alpha_beta(w, self.target_ec, per_channel=self.per_channel)
+
+
+class ZeroBetaQuant(ClosedFormAlphaBetaQuant):
+    """{0, beta}: alpha pinned to zero, beta and the mask by closed form."""
+
+    def levels(self, w):
+        with torch.no_grad():
+            return closed_form_alpha_beta(w, self.target_ec, per_channel=self.per_channel, alpha_zero=True)
+
+
+class BipolarQuant(BinaryDomainQuant):
+    """Classic +-1 domain (alpha = -beta, b = [w > 0]) with XNOR-Net's mean |w| scale."""
+
+    def __init__(self, per_channel: bool, clip: float):
+        super().__init__(clip)
+        self.per_channel = bool(per_channel)
+
+    def levels(self, w):
+        with torch.no_grad():
+            return closed_form_alpha_beta(w, per_channel=self.per_channel, symmetric=True)
+
+
+class LearnedTauPhiQuant(BinaryDomainQuant):
+    """Reference-code mode: ``Wq = tau * sign(W) + phi`` with learned per-layer scalars.
+
+    beta = phi + tau, alpha = phi - tau, b = [w > 0]. The EC budget is not
+    enforced here but by the self-scaled penalty in ``ec_penalty.py``.
+    """
+
+    def __init__(self, clip: float, tau_init: float, phi_init: float):
+        super().__init__(clip)
+        self.tau = nn.Parameter(torch.tensor(float(tau_init)))
+        self.phi = nn.Parameter(torch.tensor(float(phi_init)))
+
+    def levels(self, w):
+        b = (w > 0).to(w.dtype)
+        one = torch.ones(1, 1, dtype=w.dtype, device=w.device)
+        return b, (self.phi - self.tau) * one, (self.phi + self.tau) * one
+
+    def straight_through(self, w, q, b):
+        # Gradients reach tau and phi exactly; sign(w) gets the clipped STE.
+        sign = ste_clipped(w, 2 * b - 1, self.clip)
+        return self.tau * sign + self.phi
+
+
+class _BinaryDomainWeightQuant(ExtendedInjector):
+    proxy_class = WeightQuantProxyFromInjector
+    signed = False
+    narrow_range = False
+    clip = 1.5
+    per_channel = False
+
+
+class AlphaBetaWeightQuant(_BinaryDomainWeightQuant):
+    """{alpha, beta}, closed form, per tensor. Set ``weight_target_ec`` on the layer."""
+    tensor_quant = ClosedFormAlphaBetaQuant
+    target_ec = None
+
+
+class AlphaBetaPerChannelWeightQuant(AlphaBetaWeightQuant):
+    """{alpha, beta}, closed form, one (alpha, beta) per output channel."""
+    per_channel = True
+
+
+class ZeroBetaWeightQuant(_BinaryDomainWeightQuant):
+    """{0, beta}, closed form with target EC."""
+    tensor_quant = ZeroBetaQuant
+    target_ec = None
+
+
+class BipolarWeightQuant(_BinaryDomainWeightQuant):
+    """Classic +-1 weights scaled by mean |w|."""
+    tensor_quant = BipolarQuant
+
+
+class LearnedAlphaBetaWeightQuant(_BinaryDomainWeightQuant):
+    """{alpha, beta} with learned tau, phi (reference code). Starts as +-1."""
+    tensor_quant = LearnedTauPhiQuant
+    tau_init = 1.0
+    phi_init = 0.0

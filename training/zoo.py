@@ -1,0 +1,39 @@
+"""Model registry: names users type on the command line -> constructors."""
+
+from __future__ import annotations
+
+from sbnn.errors import UserError
+
+from .cnv import CNV
+from .domains import WeightDomain
+from .mlp import PRESETS, BinaryMLP
+from .resnet import BinaryResNet
+
+MODELS = ("tfc", "sfc", "lfc", "mlp", "cnv", "resnet")
+
+
+def parse_hidden(hidden: str | tuple | list) -> tuple[int, ...]:
+    if isinstance(hidden, (tuple, list)):
+        return tuple(int(h) for h in hidden)
+    try:
+        widths = tuple(int(h) for h in str(hidden).split(",") if h.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise UserError(f"--hidden must be comma-separated positive widths like 256,256,256, got '{hidden}'")
+    return widths
+
+
+def build_model(name: str, in_shape, num_classes: int, domain: WeightDomain, *, hidden=None, width=None,
+                depth: int = 1, dropout: float = 0.0):
+    """Build a model by name. ``hidden`` overrides MLP widths; ``width`` scales CNV / sets ResNet width."""
+    if name not in MODELS:
+        raise UserError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}")
+    if name in PRESETS or name == "mlp":
+        if name == "mlp" and hidden is None:
+            raise UserError("model 'mlp' needs --hidden, e.g. --hidden 256,256,256")
+        widths = parse_hidden(hidden) if hidden is not None else PRESETS[name]
+        return BinaryMLP(in_shape, num_classes, widths, domain, dropout=dropout)
+    if name == "cnv":
+        return CNV(in_shape, num_classes, domain, width=float(width or 1.0))
+    return BinaryResNet(in_shape, num_classes, domain, width=int(width or 16), depth=depth)
