@@ -7,6 +7,7 @@ status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def _add_train(sub) -> None:
     p.add_argument("--domain", help=f"weight domain: {', '.join(DOMAINS)} (default {d.domain})")
     p.add_argument("--ec", type=float, help=f"expected connections in (0, 1) (default {d.ec})")
     p.add_argument("--per-channel", action="store_true", default=None, help="one (alpha, beta) per output channel")
+    p.add_argument("--sparse-classifier", dest="dense_classifier", action="store_false", default=None,
+                   help="give the classifier the sparse domain too (default: dense +-1 classifier)")
     p.add_argument("--gamma", type=float, help="EC budget penalty strength for alpha-beta-learned")
     p.add_argument("--prune", help="magnitude pruning: none, layer or global")
     p.add_argument("--prune-target", type=float, help="final pruned share in [0, 1)")
@@ -102,12 +105,88 @@ def _run_sweep(args) -> int:
     return 0
 
 
+def _add_build(sub) -> None:
+    p = sub.add_parser("build", help="the whole flow for a board; no MODEL = train and build the embedded default")
+    p.add_argument("model", nargs="?", help="checkpoint.pt from `sbnn train` (default: embedded default model)")
+    p.add_argument("--board", default="pynq-z2", help="pynq-z1, pynq-z2, ultra96-v2, zcu104, kv260 (default pynq-z2)")
+    p.add_argument("--build-dir", help="build directory (default build/<model>_<board>)")
+    p.add_argument("--frames", type=int, default=1000, help="test frames verified in rtlsim (default 1000)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run_build)
+
+
+def _run_build(args) -> int:
+    from sbnn.bitstreams.build import BuildOptions, run_build
+
+    report = run_build(BuildOptions(model=args.model, board=args.board, build_dir=args.build_dir,
+                                    frames=args.frames, progress=not args.quiet))
+    print(json.dumps(report, indent=2))
+    if not report["complete"]:
+        print(f"sbnn build: stopped after {', '.join(report['stages_done']) or 'validation'}; "
+              f"stages not implemented yet: {', '.join(report['stages_pending'])}", file=sys.stderr)
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="freeze a checkpoint's {alpha,beta} layers and write a QONNX model")
+    p.add_argument("checkpoint", help="checkpoint.pt written by `sbnn train`")
+    p.add_argument("--out", help="output .onnx (default: model.qonnx.onnx next to the checkpoint)")
+    p.add_argument("--frac-bits", type=int, default=8,
+                   help="k: alpha/(beta-alpha) is fixed to R/2^k (default 8)")
+    p.add_argument("--data-dir", help="data set directory, for the accuracy before/after freezing")
+    p.add_argument("--no-eval", action="store_true", help="skip the test-set accuracy before/after freezing")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from sbnn.export.qonnx_export import export_checkpoint
+
+    rep = export_checkpoint(args.checkpoint, args.out, args.frac_bits, evaluate=not args.no_eval,
+                            data_dir=args.data_dir)
+    for layer in rep["layers"]:
+        print(f"{layer['name']}: alpha/(beta-alpha) = {layer['alpha_num']} / 2^{layer['alpha_shift']}")
+    if "accuracy_before_freeze" in rep:
+        print(f"test accuracy {rep['accuracy_before_freeze']:.4f} before freezing, {rep['accuracy_after_freeze']:.4f} "
+              f"after ({rep['predictions_changed_by_freeze']} of {rep['test_samples']} predictions changed)")
+    print(f"wrote {rep['model']} and {Path(rep['model']).with_suffix('.json')}")
+    return 0
+
+
+def _add_compile(sub) -> None:
+    p = sub.add_parser("compile", help="compile a QONNX model into a FINN dataflow graph of sparse XNOR-popcount MVAUs")
+    p.add_argument("model", help="QONNX model written by `sbnn export`")
+    p.add_argument("--build-dir", help="build directory (default: build/compile_<model name>)")
+    p.add_argument("--folding", help="per-layer folding JSON: {node: {PE, SIMD, weight_mode}}")
+    p.add_argument("--target-fps", type=float, help="fold automatically for this many frames per second")
+    p.add_argument("--fclk-mhz", type=float, default=100.0, help="clock for --target-fps (default 100)")
+    p.add_argument("--weight-mode", default="baked", choices=("baked", "memory"),
+                   help="weight storage of the sparse MVAUs (default baked)")
+    p.add_argument("--fpga-part", default="xc7z020clg400-1", help="FPGA part for FINN's layer specialization")
+    p.set_defaults(func=_run_compile)
+
+
+def _run_compile(args) -> int:
+    from sbnn.export.compile import compile_model
+
+    build = args.build_dir or str(Path("build") / f"compile_{Path(args.model).stem.replace('.', '_')}")
+    rep = compile_model(args.model, build, folding=args.folding, target_fps=args.target_fps,
+                        fclk_mhz=args.fclk_mhz, weight_mode=args.weight_mode, fpga_part=args.fpga_part)
+    print(rep["table"])
+    fps = f", est. {rep['est_fps']:.0f} FPS at {rep['fclk_mhz']:g} MHz" if rep.get("est_fps") else ""
+    print(f"compiled in {rep['compile_wall_s']:.1f} s{fps}; wrote {build}/hw_graph.onnx, parent.onnx, "
+          f"{len(rep['steps'])} intermediate models and compile_report.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sbnn", description="Sparse binary neural networks: train, export, compile, simulate, build.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_train(sub)
     _add_sweep(sub)
+    _add_build(sub)
+    _add_export(sub)
+    _add_compile(sub)
     return parser
 
 

@@ -83,7 +83,7 @@ def test_ec_penalty_is_self_scaled_and_vanishes_under_budget():
     penalty, p2 = ec_budget_penalty(m, loss, ec=0.1, gamma=gamma)
     assert p2 == pytest.approx(p)
     # lambda * h = gamma L / (1 - gamma), with a gradient that pushes latent weights down
-    assert float(penalty) == pytest.approx(gamma * float(loss) / (1 - gamma), rel=1e-5)
+    assert float(penalty.detach()) == pytest.approx(gamma * float(loss.detach()) / (1 - gamma), rel=1e-5)
     penalty.backward()
     grads = torch.cat([l.weight.grad.flatten() for _, l in binary_layers(m)])
     assert (grads >= 0).all() and grads.sum() > 0

@@ -39,7 +39,10 @@ def test_train_writes_metrics_and_is_deterministic(tmp_path, capsys):
     assert len(m["layers"]) == 3
     for layer in m["layers"]:
         assert {"alpha", "beta", "sparsity"} <= set(layer)
+    for layer in m["layers"][:-1]:
         assert layer["sparsity"] == pytest.approx(0.75, abs=0.01)
+    head = m["layers"][-1]
+    assert head["alpha"] == pytest.approx(-head["beta"]), "dense +-1 classifier by default"
     run_cli(capsys, "train", "--out", str(tmp_path / "b"), "--ec", "0.25", *QUICK)
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
@@ -79,7 +82,10 @@ def test_pruned_bipolar_run(tmp_path, capsys):
                          "--prune-target", "0.8", "--prune-end", "0.5", *QUICK)
     assert rc == 0, err
     m = json.loads((tmp_path / "p" / "metrics.json").read_text())
-    assert m["pruned"] == pytest.approx(0.8, abs=0.01)
+    hidden, head = m["layers"][:-1], m["layers"][-1]
+    kept = sum(l["weights"] * (1 - l["pruned"]) for l in hidden) / sum(l["weights"] for l in hidden)
+    assert kept == pytest.approx(0.2, abs=0.01), "global pruning of the hidden layers to 80 %"
+    assert head["pruned"] == 0.0, "the classifier stays dense"
 
 
 @pytest.mark.parametrize("args,needles", [

@@ -62,7 +62,8 @@ def model_from_checkpoint(path: str | Path):
     data = ckpt["data"]
     model = build_model(cfg.model, tuple(data["in_shape"]), data["num_classes"],
                         cfg.weight_domain(),
-                        hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
+                        hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
+                        dense_classifier=cfg.dense_classifier)
     load_model_state(model, ckpt["model"], str(path))
     model.eval()
     return model, cfg, ckpt

@@ -19,7 +19,7 @@ class CNV(nn.Module):
     """Binary CNV. ``width`` scales every channel count; the first conv sees 8-bit input."""
 
     def __init__(self, in_shape, num_classes: int, domain: WeightDomain = WeightDomain(), width: float = 1.0,
-                 in_bit_width: int = 8):
+                 in_bit_width: int = 8, head_domain: WeightDomain | None = None):
         super().__init__()
         c, h, w = in_shape
         self.input_quant = InputQuant(in_bit_width)
@@ -42,7 +42,7 @@ class CNV(nn.Module):
             out_f = max(1, round(out_f * width))
             fc += [QuantLinear(in_f, out_f, bias=False, **domain.quant_kwargs()), nn.BatchNorm1d(out_f), bipolar_act()]
             in_f = out_f
-        fc += [QuantLinear(in_f, num_classes, bias=False, **domain.quant_kwargs()), TensorNorm()]
+        fc += [QuantLinear(in_f, num_classes, bias=False, **(head_domain or domain).quant_kwargs()), TensorNorm()]
         self.fc = nn.Sequential(*fc)
 
     def forward(self, x):

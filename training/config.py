@@ -21,7 +21,9 @@ class TrainConfig:
     domain: str = "alpha-beta"         # alpha-beta | alpha-beta-learned | zero-beta | bipolar
     ec: float | None = 0.1             # expected connections (share of b = 1)
     per_channel: bool = False          # one (alpha, beta) per output channel
+    dense_classifier: bool = True      # classifier keeps dense +-1 weights (bnn_pynq; the reference never sparsifies it)
     gamma: float = 0.0                 # EC budget penalty strength (learned domain)
+    ec_ramp_end: float = 0.0           # closed form: EC falls from 0.5 to `ec` by this fraction of training (0 = fixed)
     prune: str = "none"                # none | layer | global magnitude pruning
     prune_target: float = 0.0          # final pruned share
     prune_start: float = 0.0           # schedule start / end, as fractions of training
@@ -42,6 +44,8 @@ class TrainConfig:
             raise UserError(f"epochs and batch size must be positive, got {self.epochs} and {self.batch_size}")
         if not 0.0 <= self.gamma < 1.0:
             raise UserError(f"gamma must be in [0, 1), got {self.gamma}")
+        if not 0.0 <= self.ec_ramp_end <= 1.0:
+            raise UserError(f"--ec-ramp-end is a fraction of training in [0, 1], got {self.ec_ramp_end}")
         if self.prune not in ("none", "layer", "global"):
             raise UserError(f"unknown --prune '{self.prune}'; use none, layer or global")
 

@@ -6,13 +6,19 @@ import torch
 from torch import Tensor, nn
 
 from .sparsity import binary_layers, tensor_quant
-from .weight_quant import ste_clipped
+from .weight_quant import LearnedTauPhiQuant, ste_clipped
 
 
 def positive_share(model: nn.Module) -> Tensor:
-    """p = share of latent weights > 0 over all binary layers, with a clipped-STE gradient."""
+    """p = share of latent weights > 0 over all learned-domain layers, with a clipped-STE gradient.
+
+    Layers in another domain (the dense +-1 classifier) are outside the budget:
+    pushing their weights negative would only flip signs, not save connections.
+    """
     total, count = 0.0, 0
     for _, layer in binary_layers(model):
+        if not isinstance(tensor_quant(layer), LearnedTauPhiQuant):
+            continue
         w = layer.weight
         total = total + ste_clipped(w, (w > 0).to(w.dtype), tensor_quant(layer).clip).sum()
         count += w.numel()

@@ -67,12 +67,22 @@ class TensorNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(1))
         self.register_buffer("running_var", torch.ones(1))
 
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def reset_running_stats(self):
+        self.running_mean.zero_()
+        self.running_var.fill_(1.0)
+        self.num_batches_tracked.zero_()
+
     def forward(self, x):
         if self.training:
             mean, var = x.mean(), x.var(unbiased=False)
             with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean.detach())
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * x.var(unbiased=True).detach())
+                self.num_batches_tracked += 1
+                # momentum None: cumulative average, as in torch's BatchNorm
+                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * x.var(unbiased=True).detach())
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias

@@ -38,7 +38,8 @@ class MagnitudePruner:
     """Keeps the masks of all binary layers at the scheduled sparsity.
 
     ``scope='layer'`` prunes each layer to the same share; ``scope='global'``
-    uses one magnitude threshold over all binary layers.
+    uses one magnitude threshold over all binary layers. ``skip_classifier``
+    leaves the last binary layer dense, matching ``TrainConfig.dense_classifier``.
     """
 
     model: nn.Module
@@ -46,6 +47,7 @@ class MagnitudePruner:
     scope: str = "layer"
     start: float = 0.0
     end: float = 0.6
+    skip_classifier: bool = False
 
     def __post_init__(self):
         if self.scope not in ("layer", "global"):
@@ -55,6 +57,8 @@ class MagnitudePruner:
         if not 0.0 <= self.start <= self.end <= 1.0:
             raise UserError(f"pruning schedule must satisfy 0 <= start <= end <= 1, got {self.start}, {self.end}")
         self.layers = [layer for _, layer in binary_layers(self.model)]
+        if self.skip_classifier:
+            self.layers = self.layers[:-1]
 
     @torch.no_grad()
     def step(self, progress: float) -> float:
@@ -69,3 +73,22 @@ class MagnitudePruner:
             t = thr if self.scope == "global" else _threshold(mag, share)
             tensor_quant(layer).prune_mask = (mag > t).to(mag.dtype)
         return share
+
+
+def ec_schedule(progress: float, target: float, end: float, start_ec: float = 0.5) -> float:
+    """Gradual sparsification for the closed-form domains: EC falls from ``start_ec`` (a dense,
+    +-1-like split) to ``target`` on the same cubic curve as pruning, reaching it at ``end``."""
+    if end <= 0.0 or target >= start_ec:
+        return target
+    return start_ec - cubic_schedule(progress, start_ec - target, 0.0, end)
+
+
+def set_target_ec(model: nn.Module, ec: float, skip_classifier: bool) -> None:
+    """Point every closed-form binary layer at a new EC target (the classifier may stay dense)."""
+    layers = [layer for _, layer in binary_layers(model)]
+    if skip_classifier:
+        layers = layers[:-1]
+    for layer in layers:
+        tq = tensor_quant(layer)
+        if getattr(tq, "target_ec", None) is not None:
+            tq.target_ec = ec

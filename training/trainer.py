@@ -20,7 +20,7 @@ from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import TrainConfig
 from .datasets import load_dataset
 from .ec_penalty import ec_budget_penalty
-from .pruning import MagnitudePruner
+from .pruning import MagnitudePruner, ec_schedule, set_target_ec
 from .sparsity import binary_layers, sparsity_report
 from .zoo import build_model
 
@@ -45,6 +45,29 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle_seed: int
     for i in range(0, n, batch_size):
         idx = order[i:i + batch_size]
         yield x[idx], y[idx]
+
+
+@torch.no_grad()
+def recalibrate_norms(model, x: torch.Tensor, batch_size: int, max_samples: int = 10000) -> None:
+    """Re-estimate BatchNorm / TensorNorm statistics for the final binary weights.
+
+    The closed-form masks and levels change at every step, so the running
+    averages collected during training lag behind the weights actually used in
+    eval mode. A pass over a fixed slice of training data with cumulative
+    averaging (momentum None) makes the eval-mode model, and everything
+    exported from it, consistent with its weights.
+    """
+    norms = [m for m in model.modules() if hasattr(m, "reset_running_stats") and hasattr(m, "momentum")]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for xb, _ in batches(x[:max_samples], x.new_zeros(min(max_samples, x.shape[0])), batch_size, None):
+        model(xb)
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
+    model.eval()
 
 
 @torch.no_grad()
@@ -88,15 +111,20 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
         x_train, y_train = x_train[:cfg.train_subset], y_train[:cfg.train_subset]
 
     model = build_model(cfg.model, tuple(info.in_shape), info.num_classes, cfg.weight_domain(),
-                        hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout)
+                        hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
+                        dense_classifier=cfg.dense_classifier)
     steps_per_epoch = (x_train.shape[0] + cfg.batch_size - 1) // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    # The ResNet's classifier is full precision: its last binary layer is a conv, never skipped.
+    skip_head = cfg.dense_classifier and cfg.model != "resnet"
     pruner = None
     if cfg.prune != "none":
-        pruner = MagnitudePruner(model, cfg.prune_target, cfg.prune, cfg.prune_start, cfg.prune_end)
+        pruner = MagnitudePruner(model, cfg.prune_target, cfg.prune, cfg.prune_start, cfg.prune_end,
+                                 skip_classifier=skip_head)
     latent = [layer.weight for _, layer in binary_layers(model)]
+    ramp = cfg.ec_ramp_end > 0 and cfg.domain in ("alpha-beta", "zero-beta")
 
     start_epoch, history, wall = 0, [], 0.0
     if ckpt is not None:
@@ -116,6 +144,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False, unit="batch",
                    mininterval=0.2 if sys.stderr.isatty() else 10.0)
         for step, (xb, yb) in enumerate(bar):
+            if ramp:
+                done = (epoch * steps_per_epoch + step) / total_steps
+                set_target_ec(model, ec_schedule(done, cfg.ec, cfg.ec_ramp_end), skip_head)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             total = loss
@@ -137,6 +168,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
             loss_sum += float(loss.detach()) * yb.numel()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         bar.close()
+        recalibrate_norms(model, x_train, cfg.batch_size)
         wall += time.perf_counter() - t0
         test_acc = evaluate(model, x_test, y_test)
         rep = sparsity_report(model)

@@ -25,15 +25,20 @@ def parse_hidden(hidden: str | tuple | list) -> tuple[int, ...]:
 
 
 def build_model(name: str, in_shape, num_classes: int, domain: WeightDomain, *, hidden=None, width=None,
-                depth: int = 1, dropout: float = 0.0):
-    """Build a model by name. ``hidden`` overrides MLP widths; ``width`` scales CNV / sets ResNet width."""
+                depth: int = 1, dropout: float = 0.0, dense_classifier: bool = False):
+    """Build a model by name. ``hidden`` overrides MLP widths; ``width`` scales CNV / sets ResNet width.
+
+    ``dense_classifier`` gives the last layer dense +-1 weights whatever the domain (the ResNet's
+    classifier is full precision anyway).
+    """
+    head = WeightDomain("bipolar", None, domain.per_channel) if dense_classifier else None
     if name not in MODELS:
         raise UserError(f"unknown model '{name}'; choose one of: {', '.join(MODELS)}")
     if name in PRESETS or name == "mlp":
         if name == "mlp" and hidden is None:
             raise UserError("model 'mlp' needs --hidden, e.g. --hidden 256,256,256")
         widths = parse_hidden(hidden) if hidden is not None else PRESETS[name]
-        return BinaryMLP(in_shape, num_classes, widths, domain, dropout=dropout)
+        return BinaryMLP(in_shape, num_classes, widths, domain, dropout=dropout, head_domain=head)
     if name == "cnv":
-        return CNV(in_shape, num_classes, domain, width=float(width or 1.0))
+        return CNV(in_shape, num_classes, domain, width=float(width or 1.0), head_domain=head)
     return BinaryResNet(in_shape, num_classes, domain, width=int(width or 16), depth=depth)

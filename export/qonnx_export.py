@@ -1,0 +1,132 @@
+"""``sbnn export``: checkpoint -> frozen model -> QONNX (Brevitas export_qonnx).
+
+The QONNX model reproduces the frozen PyTorch model's eval-mode outputs when
+executed by qonnx's ``execute_onnx`` (see freeze.py for why it is exact).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sbnn.errors import UserError
+
+from .freeze import DEFAULT_FRAC_BITS, freeze_model
+
+
+def load_frozen(checkpoint: str | Path, frac_bits: int = DEFAULT_FRAC_BITS):
+    """(frozen model, unfrozen model, config, checkpoint dict, freeze infos)."""
+    import copy
+
+    from sbnn.training.checkpoint import model_from_checkpoint
+
+    model, cfg, ckpt = model_from_checkpoint(checkpoint)
+    original = copy.deepcopy(model)
+    infos = freeze_model(model, frac_bits)
+    model.eval()
+    return model, original, cfg, ckpt, infos
+
+
+def _set_weight_quant_bitwidth_to_one(path: Path) -> int:
+    """Brevitas exports our frozen weight quantizer with bit width 2 (it refuses a 1-bit zero point);
+    the values are 0/1, so bit width 1 is exact. Returns the number of Quant nodes rewritten."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {t.name: t for t in model.graph.initializer}
+    n = 0
+    for node in model.graph.node:
+        if node.op_type != "Quant" or node.input[0] not in inits:
+            continue
+        bw = inits.get(node.input[3])
+        if bw is None or float(numpy_helper.to_array(bw)) != 2.0:
+            continue
+        w = numpy_helper.to_array(inits[node.input[0]]).astype(np.float64)
+        s = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+        zp = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64)
+        codes = np.round(w / s + zp)
+        if not np.isin(codes, (0.0, 1.0)).all():
+            continue
+        # a new initializer so that shared bit-width tensors are not changed for other nodes
+        name = node.input[3] + "_1bit"
+        if name not in inits:
+            t = numpy_helper.from_array(np.array(1.0, dtype=np.float32), name)
+            model.graph.initializer.append(t)
+            inits[name] = t
+        node.input[3] = name
+        n += 1
+    onnx.save(model, str(path))
+    return n
+
+
+INPUT_MAX_VALUE = {"digits": 16}  # pixel value that maps to 1.0 (datasets.py); 255 for the others
+
+
+def export_frozen(model: torch.nn.Module, in_shape, out_path: str | Path, input_max_value: int | None = None) -> Path:
+    """Brevitas export_qonnx of an already frozen model, then the 1-bit fix-up and onnx.checker."""
+    import onnx
+    from brevitas.export import export_qonnx
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    x = torch.zeros(1, *in_shape)
+    tmp = out_path.with_name(out_path.name + ".tmp.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(model, x, export_path=str(tmp), dynamo=False)
+    _set_weight_quant_bitwidth_to_one(tmp)
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    clean = cleanup_model(ModelWrapper(str(tmp)))
+    if input_max_value:
+        # lets `sbnn compile` feed the hardware integer pixels (x = pixel / max_value)
+        clean.set_metadata_prop("sbnn.input_max_value", str(int(input_max_value)))
+    clean.save(str(tmp))
+    onnx.checker.check_model(onnx.load(str(tmp)))
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, frac_bits: int = DEFAULT_FRAC_BITS,
+                      *, evaluate: bool = True, data_dir: str | None = None) -> dict:
+    """Freeze and export a checkpoint; writes ``out`` (.onnx) and ``out`` with .json (export report)."""
+    checkpoint = Path(checkpoint)
+    model, original, cfg, ckpt, infos = load_frozen(checkpoint, frac_bits)
+    out = Path(out) if out else checkpoint.with_name("model.qonnx.onnx")
+    if out.suffix != ".onnx":
+        raise UserError(f"--out must end in .onnx, got {out}")
+    in_shape = tuple(ckpt["data"]["in_shape"])
+    export_frozen(model, in_shape, out, INPUT_MAX_VALUE.get(ckpt["data"]["dataset"], 255))
+    report = {
+        "checkpoint": str(checkpoint),
+        "model": str(out),
+        "frac_bits": frac_bits,
+        "in_shape": list(in_shape),
+        "dataset": ckpt["data"]["dataset"],
+        "layers": [{"name": i.name, "alpha_shift": i.frac_bits,
+                    "alpha_num": i.alpha_num.tolist() if i.alpha_num.size > 1 else int(i.alpha_num[0]),
+                    "quantum_mantissa_bits": i.mantissa_bits, "centred_neurons": i.centred,
+                    "thresholds_moved": i.moved} for i in infos],
+    }
+    if evaluate:
+        from sbnn.training.datasets import load_dataset
+        from sbnn.training.trainer import evaluate as eval_acc
+
+        _, test_set, _ = load_dataset(ckpt["data"]["dataset"], data_dir)
+        x, y = test_set.tensors
+        report["accuracy_before_freeze"] = eval_acc(original, x, y)
+        report["accuracy_after_freeze"] = eval_acc(model, x, y)
+        with torch.no_grad():
+            p0 = torch.cat([original(xb).argmax(1) for xb in x.split(1000)])
+            p1 = torch.cat([model(xb).argmax(1) for xb in x.split(1000)])
+        report["predictions_changed_by_freeze"] = int((p0 != p1).sum())
+        report["test_samples"] = int(x.shape[0])
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,208 @@
+"""FINN custom op ``SparseXnorMVAU``: one sparse XNOR-popcount matrix-vector-activation unit.
+
+Semantics: :mod:`sbnn.hls.sparse_mvau.reference` (``execute_node`` calls it).
+Estimates: :mod:`sbnn.hls.sparse_mvau.estimates` (cycles and LUTs are functions
+of PE, SIMD and the mask's non-zero PE x SIMD blocks).
+
+The node follows FINN's HWCustomOp contract (MVAU-like attributes, folded
+shapes, stream widths) and lives in FINN's RTL domain
+``finn.custom_op.fpgadataflow.rtl``: FINN's AnnotateCycles, dataflow
+performance, resource estimation and SetFolding only look at nodes of the
+``...fpgadataflow.hls`` / ``...fpgadataflow.rtl`` domains. The class is
+registered in qonnx's custom-op registry when this module is imported
+(``import sbnn.export.sparse_xnor_mvau``; every sbnn entry point that loads a
+compiled model does it).
+
+One data input (the activation bits, BINARY, ``numInputVectors + [MW]``), one
+output. The layer's parameters are node attributes, so that cycle and resource
+estimates (which FINN queries without access to the model's initializers) see
+the sparsity pattern:
+
+* ``mask`` (tensor, uint8, (MW, MH), FINN's weight layout): b = 1 positions;
+* ``alpha_num`` (ints, MH): R_j; ``alpha_shift`` (int): k;
+* ``thresholds`` (ints, MH) and ``invert`` (ints, MH) unless ``noActivation``.
+
+Thresholded: out_j = (acc_j >= T_j) xor inv_j (BINARY). noActivation:
+out_j = 2 acc_j - (2**k c_j + R_j MW) (signed integer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper, numpy_helper
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import add_op_to_domain
+
+from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
+from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.reference import sparse_mvau_reference
+
+DOMAIN = "finn.custom_op.fpgadataflow.rtl"
+OP_TYPE = "SparseXnorMVAU"
+
+
+class SparseXnorMVAU(HWCustomOp):
+    """Sparse XNOR-popcount MVAU (see module docstring)."""
+
+    def get_nodeattr_types(self):
+        attrs = super().get_nodeattr_types()
+        attrs.update({
+            "MW": ("i", True, 0),
+            "MH": ("i", True, 0),
+            "PE": ("i", True, 1),
+            "SIMD": ("i", True, 1),
+            "alpha_shift": ("i", True, 0),
+            "noActivation": ("i", False, 0, {0, 1}),
+            "weight_mode": ("s", False, "baked", {"baked", "memory"}),
+            "inputDataType": ("s", False, "BINARY"),
+            "outputDataType": ("s", True, ""),
+            "numInputVectors": ("ints", False, [1]),
+            "mask": ("t", True, np.zeros((0, 0), dtype=np.uint8)),
+            "alpha_num": ("ints", True, []),
+            "thresholds": ("ints", False, []),
+            "invert": ("ints", False, []),
+        })
+        return attrs
+
+    # ---- parameters ----------------------------------------------------
+    def get_mask(self) -> np.ndarray:
+        return np.asarray(self.get_nodeattr("mask"), dtype=np.int64)
+
+    def get_config(self) -> SparseMVAUConfig:
+        """The typed configuration shared with the RTL generator and the estimators."""
+        no_act = bool(self.get_nodeattr("noActivation"))
+        return SparseMVAUConfig(
+            MW=self.get_nodeattr("MW"), MH=self.get_nodeattr("MH"), PE=self.get_nodeattr("PE"),
+            SIMD=self.get_nodeattr("SIMD"), alpha_shift=self.get_nodeattr("alpha_shift"),
+            mask=self.get_mask(), alpha_num=np.asarray(self.get_nodeattr("alpha_num"), dtype=np.int64),
+            thresholds=None if no_act else np.asarray(self.get_nodeattr("thresholds"), dtype=np.int64),
+            invert=None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64),
+            weight_mode=self.get_nodeattr("weight_mode"), no_activation=no_act,
+            name=self.onnx_node.name if self.onnx_node.name.isidentifier() else "sparse_mvau")
+
+    # ---- shapes, datatypes, streams ---------------------------------------
+    def get_input_datatype(self, ind=0):
+        return DataType[self.get_nodeattr("inputDataType")]
+
+    def get_output_datatype(self, ind=0):
+        return DataType[self.get_nodeattr("outputDataType")]
+
+    def get_normal_input_shape(self, ind=0):
+        return tuple(self.get_nodeattr("numInputVectors")) + (self.get_nodeattr("MW"),)
+
+    def get_normal_output_shape(self, ind=0):
+        return tuple(self.get_nodeattr("numInputVectors")) + (self.get_nodeattr("MH"),)
+
+    def get_folded_input_shape(self, ind=0):
+        mw, simd = self.get_nodeattr("MW"), self.get_nodeattr("SIMD")
+        return tuple(self.get_nodeattr("numInputVectors")) + (mw // simd, simd)
+
+    def get_folded_output_shape(self, ind=0):
+        mh, pe = self.get_nodeattr("MH"), self.get_nodeattr("PE")
+        return tuple(self.get_nodeattr("numInputVectors")) + (mh // pe, pe)
+
+    def get_instream_width(self, ind=0):
+        return self.get_input_datatype().bitwidth() * self.get_nodeattr("SIMD")
+
+    def get_outstream_width(self, ind=0):
+        return self.get_output_datatype().bitwidth() * self.get_nodeattr("PE")
+
+    def get_number_output_values(self):
+        return int(np.prod(self.get_folded_output_shape()[:-1]))
+
+    def make_shape_compatible_op(self, model):
+        return super().make_const_shape_op(self.get_normal_output_shape())
+
+    def infer_node_datatype(self, model):
+        node = self.onnx_node
+        idt = model.get_tensor_datatype(node.input[0])
+        if idt != self.get_input_datatype():
+            raise ValueError(f"{node.name}: input tensor has datatype {idt}, SparseXnorMVAU expects "
+                             f"{self.get_input_datatype()} (activation bits)")
+        model.set_tensor_datatype(node.output[0], self.get_output_datatype())
+
+    def verify_node(self):
+        msgs = []
+        mw, mh, pe, simd = (self.get_nodeattr(a) for a in ("MW", "MH", "PE", "SIMD"))
+        if mh % pe or mw % simd:
+            msgs.append(f"{self.onnx_node.name}: PE={pe} must divide MH={mh} and SIMD={simd} must divide MW={mw}")
+        if self.get_mask().shape != (mw, mh):
+            msgs.append(f"{self.onnx_node.name}: mask shape {self.get_mask().shape} != (MW, MH) = ({mw}, {mh})")
+        if len(self.get_nodeattr("alpha_num")) != mh:
+            msgs.append(f"{self.onnx_node.name}: alpha_num needs MH={mh} values")
+        if not self.get_nodeattr("noActivation") and (len(self.get_nodeattr("thresholds")) != mh
+                                                      or len(self.get_nodeattr("invert")) != mh):
+            msgs.append(f"{self.onnx_node.name}: thresholds and invert need MH={mh} values each")
+        return msgs
+
+    # ---- execution --------------------------------------------------------
+    def execute_node(self, context, graph):
+        node = self.onnx_node
+        mode = self.get_nodeattr("exec_mode")
+        if mode not in ("", "python"):
+            raise NotImplementedError(f"{node.name}: exec_mode '{mode}' is not supported by SparseXnorMVAU; "
+                                      "use python execution (sbnn's Verilator rtlsim runs the RTL)")
+        a = np.asarray(context[node.input[0]])
+        if not np.isin(a, (0, 1)).all():
+            raise ValueError(f"{node.name}: input must be activation bits 0/1 (BINARY), got other values")
+        no_act = bool(self.get_nodeattr("noActivation"))
+        out = sparse_mvau_reference(
+            a.astype(np.int64), self.get_mask(), np.asarray(self.get_nodeattr("alpha_num"), dtype=np.int64),
+            self.get_nodeattr("alpha_shift"),
+            None if no_act else np.asarray(self.get_nodeattr("thresholds"), dtype=np.int64),
+            None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64))
+        context[node.output[0]] = out.astype(np.float32).reshape(
+            a.shape[:-1] + (self.get_nodeattr("MH"),))
+
+    # ---- estimates ------------------------------------------------------
+    def get_exp_cycles(self):
+        from sbnn.hls.sparse_mvau.estimates import cycles_per_frame_of
+
+        cyc = cycles_per_frame_of(self.get_mask(), self.get_nodeattr("PE"), self.get_nodeattr("SIMD"))
+        return int(cyc * np.prod(self.get_nodeattr("numInputVectors")))
+
+    def lut_estimation(self, fpgapart=None):
+        from sbnn.hls.sparse_mvau.estimates import lut_estimate
+
+        return int(round(lut_estimate(self.get_config())))
+
+    def bram_estimation(self, fpgapart=None):
+        from sbnn.hls.sparse_mvau.estimates import memory_bram18
+
+        return int(memory_bram18(self.get_config()))
+
+    def get_op_and_param_counts(self):
+        mask = self.get_mask()
+        n = int(np.prod(self.get_nodeattr("numInputVectors")))
+        ret = {"op_xnor_popcount": int(mask.sum()) * n, "param_mask_nnz": int(mask.sum()),
+               "param_weight_bits": int(mask.size)}
+        if not self.get_nodeattr("noActivation"):
+            ret["param_threshold"] = int(self.get_nodeattr("MH"))
+        return ret
+
+    def sparsity(self) -> float:
+        """Share of mask positions at 0 (weights at the majority level, skipped by the hardware)."""
+        mask = self.get_mask()
+        return float(1.0 - mask.mean()) if mask.size else 0.0
+
+
+def make_sparse_xnor_mvau_node(name: str, inp: str, out: str, mask: np.ndarray, alpha_num, alpha_shift: int,
+                               thresholds=None, invert=None, out_dtype: str = "BINARY",
+                               num_input_vectors=(1,), pe: int = 1, simd: int = 1,
+                               weight_mode: str = "baked"):
+    """An ONNX node of type SparseXnorMVAU (FINN's RTL domain) with the given parameters."""
+    mask = np.asarray(mask).astype(np.uint8)
+    mw, mh = mask.shape
+    no_act = thresholds is None
+    attrs = dict(MW=mw, MH=mh, PE=pe, SIMD=simd, alpha_shift=int(alpha_shift), noActivation=int(no_act),
+                 weight_mode=weight_mode, inputDataType="BINARY", outputDataType=out_dtype,
+                 numInputVectors=[int(v) for v in num_input_vectors], backend="fpgadataflow",
+                 mask=numpy_helper.from_array(mask, "mask"),
+                 alpha_num=[int(v) for v in np.broadcast_to(alpha_num, (mh,))])
+    if not no_act:
+        attrs["thresholds"] = [int(v) for v in thresholds]
+        attrs["invert"] = [int(v) for v in invert]
+    return helper.make_node(OP_TYPE, [inp], [out], name=name, domain=DOMAIN, **attrs)
+
+
+add_op_to_domain(DOMAIN, SparseXnorMVAU)

@@ -1,0 +1,260 @@
+"""Bit-exactness chain: PyTorch (frozen, eval) vs QONNX (qonnx execute_onnx) vs the FINN HW graph.
+
+* PyTorch: the frozen model (freeze.py), eval mode, logits -> argmax.
+* QONNX: the exported model, executed by qonnx in batches (``ChangeBatchSize``).
+* HW graph: the compiled parent graph with its dataflow partition, executed by
+  FINN's ``execute_onnx`` in Python mode. FINN's specialized layers
+  (``Thresholding_rtl``, ``LabelSelect_hls``, FIFOs) only execute in cppsim /
+  rtlsim, so they run as their generic HW layer (same attributes, FINN's Python
+  reference); SparseXnorMVAU runs its bit-true reference (``execute_node``).
+
+Predictions are compared image by image. Integer-valued layers are compared
+too: each SparseXnorMVAU's output against the corresponding tensor of the
+streamlined float graph (thresholded layers: the bipolar MultiThreshold output
+as bits; the classifier: the integer MatMul output, related by the node's
+exact affine map ``y = (d/2**k) out``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def python_exec_view(model):
+    """A copy of a HW graph whose specialized FINN layers run as their generic (Python-executable) layer."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    view = ModelWrapper(model.model.__deepcopy__())
+    for node in view.graph.node:
+        if node.op_type == "SparseXnorMVAU":
+            continue
+        if node.op_type.startswith("StreamingDataWidthConverter"):
+            # a width converter passes values through unchanged; FINN's Python version only takes batch 1
+            node.op_type, node.domain = "Identity", ""
+            del node.attribute[:]
+            continue
+        if node.domain in ("finn.custom_op.fpgadataflow.rtl", "finn.custom_op.fpgadataflow.hls"):
+            for suffix in ("_rtl", "_hls"):
+                if node.op_type.endswith(suffix):
+                    node.op_type = node.op_type[: -len(suffix)]
+            node.domain = "finn.custom_op.fpgadataflow"
+    return view
+
+
+def set_batch(model, n: int):
+    """Declare batch size n on every activation tensor (initializers keep their shapes)."""
+    inits = {t.name for t in model.graph.initializer}
+    for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
+        if vi.name in inits:
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) and dims[0].dim_value == 1:
+            dims[0].dim_value = n
+    return model
+
+
+class HWGraphRunner:
+    """Executes a compiled build (parent.onnx + hw_graph.onnx) in FINN's Python mode, in batches."""
+
+    def __init__(self, build_dir: str | Path, batch: int = 500):
+        import sbnn.export.sparse_xnor_mvau  # noqa: F401
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.custom_op.registry import getCustomOp
+
+        self.build_dir = Path(build_dir)
+        self.tmp = tempfile.TemporaryDirectory(prefix="sbnn_verify_")
+        parent = ModelWrapper(str(self.build_dir / "parent.onnx"))
+        sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")[0]
+        child = ModelWrapper(getCustomOp(sdp).get_nodeattr("model"))
+        self.child = python_exec_view(child)
+        self.batch = batch
+        self.parent = parent
+        self.sdp_name = sdp.name
+        self._shapes: dict[int, tuple] = {}
+
+    def _models_for(self, n: int):
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.custom_op.registry import getCustomOp
+
+        if n in self._shapes:
+            return self._shapes[n]
+        child = ModelWrapper(self.child.model.__deepcopy__())
+        parent = ModelWrapper(self.parent.model.__deepcopy__())
+        for m in (child, parent):
+            set_batch(m, n)
+        path = Path(self.tmp.name) / f"child_{n}.onnx"
+        child.save(str(path))
+        sdp = [x for x in parent.graph.node if x.name == self.sdp_name][0]
+        getCustomOp(sdp).set_nodeattr("model", str(path))
+        self._shapes[n] = (parent, child)
+        return parent, child
+
+    def run(self, x: np.ndarray, full_context: bool = False):
+        """Graph outputs for inputs ``x`` (N, ...); with full_context also the child graph's tensors."""
+        from finn.core.onnx_exec import execute_onnx
+
+        outs, ctxs = [], []
+        for i in range(0, x.shape[0], self.batch):
+            xb = x[i:i + self.batch]
+            parent, child = self._models_for(xb.shape[0])
+            if full_context:
+                # run the parent up to the partition input, then the child with its full context
+                pctx = execute_onnx(parent, {parent.graph.input[0].name: xb}, return_full_exec_context=True)
+                sdp = [n for n in parent.graph.node if n.name == self.sdp_name][0]
+                cctx = execute_onnx(child, {child.graph.input[0].name: pctx[sdp.input[0]]},
+                                    return_full_exec_context=True)
+                ctxs.append(cctx)
+                outs.append(pctx[parent.graph.output[0].name])
+            else:
+                out = execute_onnx(parent, {parent.graph.input[0].name: xb})
+                outs.append(out[parent.graph.output[0].name])
+        y = np.concatenate(outs, axis=0)
+        if full_context:
+            keys = ctxs[0].keys()
+            merged = {k: np.concatenate([c[k] for c in ctxs], axis=0) for k in keys
+                      if all(c[k].ndim and c[k].shape[0] == min(self.batch, x.shape[0]) or True for c in ctxs)}
+            return y, merged
+        return y
+
+
+def qonnx_logits(qonnx_path: str | Path, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    base = ModelWrapper(str(qonnx_path))
+    cache = {}
+    outs = []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i:i + batch]
+        n = xb.shape[0]
+        if n not in cache:
+            cache[n] = base.transform(ChangeBatchSize(n)).transform(InferShapes())
+        m = cache[n]
+        outs.append(execute_onnx(m, {m.graph.input[0].name: xb})[m.graph.output[0].name])
+    return np.concatenate(outs, axis=0)
+
+
+@torch.no_grad()
+def torch_logits(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    model.eval()
+    return np.concatenate([model(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, x.shape[0], batch)])
+
+
+def layer_outputs_check(build_dir: Path, x_hw: np.ndarray, batch: int = 500) -> list[dict]:
+    """Compare each SparseXnorMVAU output with the streamlined float graph (same build), image by image."""
+    import sbnn.export.sparse_xnor_mvau  # noqa: F401
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    build_dir = Path(build_dir)
+    streamlined = ModelWrapper(str(next(build_dir.glob("step_*_streamline.onnx"))))
+    converted = ModelWrapper(str(next(build_dir.glob("step_*_sparse_xnor_mvau.onnx"))))
+    # map: SparseXnorMVAU output tensor -> the streamlined tensor with the same name (MT output or MatMul output)
+    pairs = []
+    for node in converted.graph.node:
+        if node.op_type != "SparseXnorMVAU":
+            continue
+        inst = getCustomOp(node)
+        out = node.output[0]
+        if inst.get_nodeattr("noActivation"):
+            cons = converted.find_consumers(out)
+            # InferSparseXnorMVAU's own Mul (d/2**k), named <MatMul>_scale, if it added one
+            ours_mul = bool(cons) and cons[0].op_type == "Mul" and cons[0].name.endswith("_scale")
+            y = cons[0].output[0] if ours_mul else out
+            fac = converted.get_initializer(cons[0].input[1]) if ours_mul else np.float32(1.0)
+            pairs.append((node.name, out, y, np.asarray(fac, dtype=np.float64), True))
+        else:
+            pairs.append((node.name, out, out, None, False))
+
+    def batched(m, names):
+        res = {k: [] for k in names}
+        for i in range(0, x_hw.shape[0], batch):
+            xb = x_hw[i:i + batch]
+            mm = set_batch(ModelWrapper(m.model.__deepcopy__()), xb.shape[0])
+            ctx = execute_onnx(mm, {mm.graph.input[0].name: xb}, return_full_exec_context=True)
+            for k in names:
+                res[k].append(np.asarray(ctx[k]).reshape(xb.shape[0], -1))
+        return {k: np.concatenate(v, axis=0) for k, v in res.items()}
+
+    ref = batched(streamlined, [p[2] for p in pairs])
+    ours = batched(converted, [p[1] for p in pairs])
+    rows = []
+    for name, out, y, fac, no_act in pairs:
+        o = ours[out].reshape(x_hw.shape[0], -1)
+        r = ref[y].reshape(x_hw.shape[0], -1)
+        if no_act:
+            mism_vals = int((o * fac.reshape(1, -1) != r).sum())
+            mism_imgs = int(((o * fac.reshape(1, -1)) != r).any(axis=1).sum())
+            kind = "integer output x (d/2^k) vs float MatMul output"
+        else:
+            bits = (r > 0).astype(np.float64)
+            mism_vals = int((o != bits).sum())
+            mism_imgs = int((o != bits).any(axis=1).sum())
+            kind = "output bits vs bipolar MultiThreshold"
+        rows.append({"node": name, "compared": kind, "mismatching_values": mism_vals,
+                     "mismatching_images": mism_imgs, "values": int(o.size)})
+    return rows
+
+
+def pixels_for_hw(x: np.ndarray, max_value: int | None) -> np.ndarray:
+    """The HW graph takes integer pixels when the compile added the pixel pre-processing."""
+    if not max_value:
+        return x.astype(np.float32)
+    return np.round(x.astype(np.float64) * max_value).astype(np.float32)
+
+
+def bitexact_chain(checkpoint: str | Path, qonnx_path: str | Path, build_dir: str | Path, n: int | None = None,
+                   frac_bits: int | None = None, data_dir: str | None = None, layers: bool = True,
+                   batch: int = 500) -> dict:
+    """Run the three-way comparison on the first ``n`` test images (all when None)."""
+    from sbnn.training.datasets import load_dataset
+
+    from .freeze import DEFAULT_FRAC_BITS
+    from .qonnx_export import load_frozen
+
+    build_dir = Path(build_dir)
+    report = json.loads((build_dir / "compile_report.json").read_text())
+    if frac_bits is None:
+        exp_json = Path(qonnx_path).with_suffix(".json")
+        frac_bits = json.loads(exp_json.read_text())["frac_bits"] if exp_json.is_file() else DEFAULT_FRAC_BITS
+    model, _, _, ckpt, _ = load_frozen(checkpoint, frac_bits)
+    _, test_set, _ = load_dataset(ckpt["data"]["dataset"], data_dir)
+    x, y = test_set.tensors
+    x = x.numpy()[:n] if n else x.numpy()
+    labels = y.numpy()[: x.shape[0]]
+    times = {}
+    t = time.perf_counter()
+    lt = torch_logits(model, x)
+    times["torch_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lq = qonnx_logits(qonnx_path, x)
+    times["qonnx_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    x_hw = pixels_for_hw(x, report.get("input_max_value"))
+    runner = HWGraphRunner(build_dir, batch=batch)
+    hw = runner.run(x_hw).reshape(x.shape[0], -1)[:, 0].astype(np.int64)
+    times["hw_graph_s"] = time.perf_counter() - t
+    pt, pq = lt.argmax(1), lq.argmax(1)
+    res = {
+        "images": int(x.shape[0]),
+        "torch_vs_qonnx_mismatches": int((pt != pq).sum()),
+        "torch_vs_hw_mismatches": int((pt != hw).sum()),
+        "qonnx_vs_hw_mismatches": int((pq != hw).sum()),
+        "torch_qonnx_logits_identical": bool(np.array_equal(lt, lq)),
+        "accuracy_torch": float((pt == labels).mean()),
+        "accuracy_hw": float((hw == labels).mean()),
+        "times_s": {k: round(v, 2) for k, v in times.items()},
+    }
+    if layers:
+        t = time.perf_counter()
+        res["layers"] = layer_outputs_check(build_dir, x_hw, batch=batch)
+        res["times_s"]["layers_s"] = round(time.perf_counter() - t, 2)
+    return res

@@ -1,0 +1,134 @@
+"""One-line user errors of export and compile, each naming what is wrong."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("finn")
+
+from sbnn.errors import UserError  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained():
+    from sbnn.export.testing import trained_models
+
+    return trained_models()
+
+
+@pytest.fixture(scope="session")
+def compiled():
+    from sbnn.export.testing import compiled_models
+
+    return compiled_models()
+
+
+def _one_line(exc) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_unsupported_layer_names_node_and_op_type(compiled, tmp_path):
+    from onnx import helper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from sbnn.export.compile import compile_model
+
+    m = ModelWrapper(str(compiled["zero-beta"]["onnx"]))
+    # put an op FINN cannot map between two layers: Sin after the first sign activation
+    bq = [n for n in m.graph.node if n.op_type == "BipolarQuant"][1]
+    out = bq.output[0]
+    new = out + "_sin"
+    for n in m.graph.node:
+        for i, name in enumerate(n.input):
+            if name == out:
+                n.input[i] = new
+    m.graph.node.append(helper.make_node("Sin", [out], [new], name="my_sin"))
+    bad = tmp_path / "bad.onnx"
+    from qonnx.transformation.general import SortGraph
+    m = m.transform(SortGraph())
+    m.save(str(bad))
+    with pytest.raises(UserError) as e:
+        compile_model(bad, tmp_path / "b")
+    msg = _one_line(e)
+    assert "Sin" in msg and "unsupported layer" in msg
+    assert not (tmp_path / "b" / "compile_report.json").exists()   # a failed build never looks complete
+
+
+def test_non_binary_weights_name_the_node(compiled):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from sbnn.export.passes import InferSparseXnorMVAU
+
+    build = compiled["alpha-beta"]["build"]
+    m = ModelWrapper(str(next(build.glob("step_*_streamline.onnx"))))
+    mm = [n for n in m.graph.node if n.op_type == "MatMul"][1]
+    w = m.get_initializer(mm.input[1]).copy()
+    w[0, 0] = 12345.0  # a third weight value in column 0
+    m.set_initializer(mm.input[1], w)
+    with pytest.raises(UserError) as e:
+        m.transform(InferSparseXnorMVAU())
+    msg = _one_line(e)
+    assert mm.name in msg and "MatMul" in msg and "binary" in msg
+
+
+def test_non_dyadic_ratio_names_the_node(compiled):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from sbnn.export.passes import InferSparseXnorMVAU
+
+    build = compiled["alpha-beta"]["build"]
+    m = ModelWrapper(str(next(build.glob("step_*_streamline.onnx"))))
+    mm = [n for n in m.graph.node if n.op_type == "MatMul"][1]
+    w = m.get_initializer(mm.input[1])
+    lo = w.min(axis=0, keepdims=True)
+    m.set_initializer(mm.input[1], np.where(w == lo, 1.0, 4.0).astype(np.float32))  # {1, 4}: rho = 1/3
+    with pytest.raises(UserError) as e:
+        m.transform(InferSparseXnorMVAU())
+    msg = _one_line(e)
+    assert mm.name in msg and "R/2**k" in msg
+
+
+@pytest.mark.parametrize("fold, word", [({"PE": 3}, "PE=3 does not divide MH=32"),
+                                        ({"SIMD": 5}, "SIMD=5 does not divide MW=784")])
+def test_bad_folding_factors(compiled, tmp_path, fold, word):
+    from sbnn.export.compile import compile_model
+
+    f = tmp_path / "fold.json"
+    f.write_text(json.dumps({"SparseXnorMVAU_0": fold}))
+    with pytest.raises(UserError) as e:
+        compile_model(compiled["zero-beta"]["onnx"], tmp_path / "b", folding=f)
+    msg = _one_line(e)
+    assert word in msg and "SparseXnorMVAU_0" in msg
+    assert not (tmp_path / "b" / "compile_report.json").exists()
+
+
+def test_pruned_bipolar_layer_is_rejected_at_export(trained):
+    import torch
+
+    from sbnn.export.freeze import freeze_model
+    from sbnn.training.checkpoint import model_from_checkpoint
+    from sbnn.training.sparsity import binary_layers
+
+    model, _, _ = model_from_checkpoint(trained["bipolar"])
+    name, layer = binary_layers(model)[1]
+    mask = torch.ones_like(layer.weight)
+    mask[0, :3] = 0
+    layer.weight_quant.tensor_quant.prune_mask = mask
+    with pytest.raises(UserError) as e:
+        freeze_model(model)
+    msg = _one_line(e)
+    assert name in msg and "pruned" in msg
+
+
+def test_cli_errors_exit_2(tmp_path, capsys):
+    from sbnn.cli import main
+
+    assert main(["compile", str(tmp_path / "missing.onnx"), "--build-dir", str(tmp_path / "b")]) == 2
+    assert main(["export", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("sbnn: error:") == 2 and "Traceback" not in err

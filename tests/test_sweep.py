@@ -1,0 +1,37 @@
+"""The accuracy-vs-sparsity sweep on tiny settings: every scheme runs, the table, CSV and plot appear."""
+
+import csv
+
+import pytest
+
+from sbnn.cli import main
+
+
+def test_sweep_tiny(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--dataset", "digits", "--model", "tfc", "--epochs", "2", "--ecs", "0.5,0.1", "--out", str(out),
+            "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Dense ±1 baseline" in printed
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [(r["scheme"], r["ec_target"]) for r in rows] == [
+        ("bipolar-dense", ""), ("alpha-beta", "0.5"), ("alpha-beta", "0.1"), ("alpha-beta-learned", "0.5"),
+        ("alpha-beta-learned", "0.1"), ("zero-beta", "0.5"), ("zero-beta", "0.1"), ("bipolar-pruned", "0.5"),
+        ("bipolar-pruned", "0.1")]
+    for r in rows[1:]:
+        if r["scheme"] != "alpha-beta-learned":   # exact EC by construction; the learned one is a budget
+            assert float(r["connections"]) == pytest.approx(float(r["ec_target"]), abs=0.01), r
+    assert (out / "sweep.png").stat().st_size > 10_000
+    table = (out / "sweep.md").read_text()
+    assert table.count("\n| 0.") == 2
+    # a rerun reuses every finished point instead of training again
+    stamp = (out / "alpha-beta_ec0.1" / "metrics.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "alpha-beta_ec0.1" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_sweep_rejects_bad_ec(tmp_path, capsys):
+    rc = main(["sweep", "--dataset", "digits", "--ecs", "0.5,2", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "(0, 1)" in err and err.count("\n") == 1
