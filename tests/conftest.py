@@ -13,3 +13,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# Small trained and compiled MLPs (export/testing.py), shared by the export and compile tests.
+@pytest.fixture(scope="session")
+def trained():
+    from sbnn.export.testing import trained_models
+
+    return trained_models()
+
+
+@pytest.fixture(scope="session")
+def compiled():
+    from sbnn.export.testing import compiled_models
+
+    return compiled_models()

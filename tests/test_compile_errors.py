@@ -12,20 +12,6 @@ pytest.importorskip("finn")
 from sbnn.errors import UserError  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def trained():
-    from sbnn.export.testing import trained_models
-
-    return trained_models()
-
-
-@pytest.fixture(scope="session")
-def compiled():
-    from sbnn.export.testing import compiled_models
-
-    return compiled_models()
-
-
 def _one_line(exc) -> str:
     msg = str(exc.value)
     assert "\n" not in msg

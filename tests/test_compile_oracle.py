@@ -9,20 +9,6 @@ import pytest
 pytest.importorskip("finn")
 
 
-@pytest.fixture(scope="session")
-def trained():
-    from sbnn.export.testing import trained_models
-
-    return trained_models()
-
-
-@pytest.fixture(scope="session")
-def compiled():
-    from sbnn.export.testing import compiled_models
-
-    return compiled_models()
-
-
 def test_finn_binary_xnor_mvau_matches_sparse_mvau_on_all_test_images(compiled):
     from sbnn.export.oracle import oracle_compare
     from sbnn.export.verify import pixels_for_hw

@@ -20,20 +20,6 @@ pytest.importorskip("finn")
 N_IMAGES = 300
 
 
-@pytest.fixture(scope="session")
-def trained():
-    from sbnn.export.testing import trained_models
-
-    return trained_models()
-
-
-@pytest.fixture(scope="session")
-def compiled():
-    from sbnn.export.testing import compiled_models
-
-    return compiled_models()
-
-
 def test_qonnx_passes_checker_and_reproduces_torch_exactly(compiled):
     from sbnn.export.qonnx_export import load_frozen
     from sbnn.export.verify import qonnx_logits, torch_logits
