@@ -29,6 +29,12 @@ def test_sweep_tiny(tmp_path, capsys):
     stamp = (out / "alpha-beta_ec0.1" / "metrics.json").stat().st_mtime_ns
     assert main(args) == 0
     assert (out / "alpha-beta_ec0.1" / "metrics.json").stat().st_mtime_ns == stamp
+    # other settings into the same folder: refused, nothing overwritten
+    capsys.readouterr()
+    assert main([a if a != "2" else "1" for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other settings" in err and "epochs 2 -> 1" in err
+    assert (out / "alpha-beta_ec0.1" / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_sweep_rejects_bad_ec(tmp_path, capsys):

@@ -58,6 +58,14 @@ def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool) -> dict
         if metrics.get("config") == cfg.to_dict():
             return metrics
     resume = (out / CHECKPOINT).exists()
+    if resume:
+        from .checkpoint import load_checkpoint
+
+        old = load_checkpoint(out / CHECKPOINT).get("config", {})
+        if old != cfg.to_dict():
+            diff = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v)
+            raise UserError(f"{out} holds a sweep point trained with other settings ({diff}); "
+                            "sweep into a new --out directory (nothing was changed)")
     return train(cfg, out, data_dir=data_dir, resume=resume, progress=progress)
 
 

@@ -125,6 +125,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
                                  skip_classifier=skip_head)
     latent = [layer.weight for _, layer in binary_layers(model)]
     ramp = cfg.ec_ramp_end > 0 and cfg.domain in ("alpha-beta", "zero-beta")
+    use_penalty = cfg.weight_domain().uses_ec_penalty
 
     start_epoch, history, wall = 0, [], 0.0
     if ckpt is not None:
@@ -150,7 +151,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             total = loss
-            if cfg.weight_domain().uses_ec_penalty:
+            if use_penalty:
                 penalty, _ = ec_budget_penalty(model, loss, cfg.ec, cfg.gamma)
                 total = loss + penalty
             opt.zero_grad(set_to_none=True)
