@@ -19,14 +19,20 @@ class Board:
     ff: int
     bram36: int
     dsp: int
+    board_part: str = ""  # Vivado board part (preset for the PS); used when its board files are installed
 
 
 BOARDS = {b.name: b for b in (
-    Board("pynq-z1", "xc7z020clg400-1", "ps7", 100.0, "S_AXI_HP0", "xc7", 53200, 106400, 140, 220),
-    Board("pynq-z2", "xc7z020clg400-1", "ps7", 100.0, "S_AXI_HP0", "xc7", 53200, 106400, 140, 220),
-    Board("ultra96-v2", "xczu3eg-sbva484-1-i", "ps8", 150.0, "S_AXI_HP0_FPD", "xcup", 70560, 141120, 216, 360),
-    Board("zcu104", "xczu7ev-ffvc1156-2-e", "ps8", 187.5, "S_AXI_HP0_FPD", "xcup", 230400, 460800, 312, 1728),
-    Board("kv260", "xck26-sfvc784-2LV-c", "ps8", 200.0, "S_AXI_HP0_FPD", "xcup", 117120, 234240, 144, 1248),
+    Board("pynq-z1", "xc7z020clg400-1", "ps7", 100.0, "S_AXI_HP0", "xc7", 53200, 106400, 140, 220,
+          "www.digilentinc.com:pynq-z1:part0:1.0"),
+    Board("pynq-z2", "xc7z020clg400-1", "ps7", 100.0, "S_AXI_HP0", "xc7", 53200, 106400, 140, 220,
+          "tul.com.tw:pynq-z2:part0:1.0"),
+    Board("ultra96-v2", "xczu3eg-sbva484-1-i", "ps8", 150.0, "S_AXI_HP0_FPD", "xcup", 70560, 141120, 216, 360,
+          "avnet.com:ultra96v2:part0:1.2"),
+    Board("zcu104", "xczu7ev-ffvc1156-2-e", "ps8", 187.5, "S_AXI_HP0_FPD", "xcup", 230400, 460800, 312, 1728,
+          "xilinx.com:zcu104:part0:1.1"),
+    Board("kv260", "xck26-sfvc784-2LV-c", "ps8", 200.0, "S_AXI_HP0_FPD", "xcup", 117120, 234240, 144, 1248,
+          "xilinx.com:kv260_som:part0:1.3"),
 )}
 
 

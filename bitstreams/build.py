@@ -18,8 +18,7 @@ from sbnn.errors import UserError
 
 from .boards import Board, get_board
 
-# Stages of the flow not wired into `sbnn build` yet; listed as pending in the report.
-PENDING_STAGES = ("rtl", "rtlsim", "estimate", "vivado", "deploy")
+DEPLOY_FRAMES = 100  # test images shipped in the deploy package for the on-board check
 
 
 def embedded_default_config():
@@ -85,6 +84,59 @@ def stage_compile(build: Path, model: Path, board: Board) -> dict:
     return json.loads((out / "compile_report.json").read_text())
 
 
+def stage_rtlsim(build: Path, frames: int) -> dict:
+    """Stitch the dataflow partition into one Verilog top and check it against FINN on real test frames."""
+    from sbnn.hls.sim_cli import run_sim
+
+    out = _stage_dir(build, "rtlsim")
+    if not _done(build, "rtlsim"):
+        out.mkdir(parents=True, exist_ok=True)
+        rep = run_sim(build / "compile", frames=frames, stitch_dir=build / "stitch", build_dir=build / "verilator",
+                      out_json=out / "rtlsim.json")
+        if not rep["bit_exact"]:
+            raise UserError(f"rtlsim of the stitched design differs from FINN's graph on {rep['mismatching_frames']} "
+                            f"of {frames} frames (see {out / 'rtlsim.json'}); this is a bug, please report it")
+        _mark_done(build, "rtlsim", {"frames": frames})
+    return json.loads((out / "rtlsim.json").read_text())
+
+
+def stage_estimate(build: Path, board: Board) -> dict:
+    """Yosys synth_xilinx per layer (FINN's estimates for FINN's layers) and a fit check on the board's part."""
+    from sbnn.hls.resources import check_fit, design_resources
+    from sbnn.hls.stitch import load_design
+
+    out = _stage_dir(build, "estimate")
+    if not _done(build, "estimate"):
+        out.mkdir(parents=True, exist_ok=True)
+        res = design_resources(load_design(build / "stitch"), family=board.family, cache_dir=build / "yosys_cache")
+        (out / "resources.json").write_text(json.dumps(res, indent=2) + "\n")
+        _mark_done(build, "estimate", {})
+    res = json.loads((out / "resources.json").read_text())
+    check_fit(res["total"], board.name)
+    return res
+
+
+def stage_vivado_deploy(build: Path, board: Board, accuracy: float | None) -> dict:
+    """Vivado project (+ run when vivado is on PATH) and the PYNQ deploy package."""
+    from sbnn.bitstreams.deploy import vivado_and_deploy
+    from sbnn.hls.sim_cli import dataset_stimulus
+
+    x, _, labels = dataset_stimulus(build / "compile", DEPLOY_FRAMES)
+    frames = x.reshape(x.shape[0], -1).astype("uint8")
+    return vivado_and_deploy(build / "stitch", board, build / "vivado", build / "deploy", images=frames,
+                             labels=labels, expected_accuracy=accuracy)
+
+
+def qonnx_accuracy(model: Path, dataset: str, frames: int) -> float:
+    from sbnn.export.verify import qonnx_logits
+    from sbnn.training.datasets import load_dataset
+
+    _, test_set, _ = load_dataset(dataset)
+    x, y = test_set.tensors
+    logits = qonnx_logits(model, x[:frames].numpy())
+    return float((logits.argmax(1) == y[:frames].numpy()).mean())
+
+
 def run_build(opts: BuildOptions) -> dict:
     board: Board = get_board(opts.board)
     if opts.frames < 1:
@@ -112,18 +164,35 @@ def run_build(opts: BuildOptions) -> dict:
     hist = ckpt["history"][-1]
     model, export_rep = stage_export(build, checkpoint)
     compile_rep = stage_compile(build, model, board)
+    sim = stage_rtlsim(build, opts.frames)
+    resources = stage_estimate(build, board)
+    cycles = sim["cycles_per_frame"]
+    deploy = stage_vivado_deploy(build, board, sim.get("accuracy_rtl"))
+    est_luts = {r["name"]: r for r in resources["layers"]}
+    layers = [{**row, "resources": est_luts.get(row.get("name"), {})} for row in compile_rep["layers"]]
+    total = resources["total"]
     report = {
         "board": board.name, "part": board.part, "fclk_mhz": board.fclk_mhz,
         "checkpoint": str(checkpoint),
+        "frames_verified": sim["frames"],
+        "bit_exact": bool(sim["bit_exact"]),
         "accuracy_pytorch": hist["test_accuracy"],
         "accuracy_pytorch_frozen": export_rep.get("accuracy_after_freeze"),
-        "weight_sparsity": hist["sparsity"],
+        "accuracy_qonnx": qonnx_accuracy(model, ckpt["data"]["dataset"], sim["frames"]),
+        "accuracy_rtlsim": sim.get("accuracy_rtl"),
+        "cycles_per_frame": cycles,
         "cycles_per_frame_estimate": compile_rep["max_cycles_per_frame"],
-        "fps_estimate": compile_rep["est_fps"],
-        "layers": compile_rep["layers"],
-        "complete": False,
-        "stages_done": (["train"] if opts.model is None else []) + ["export", "compile"],
-        "stages_pending": list(PENDING_STAGES),
+        "latency_cycles": sim["latency_cycles"],
+        "fps_estimate": board.fclk_mhz * 1e6 / cycles if cycles else None,
+        "resources": {"LUT": total["LUT"], "FF": total["FF"], "BRAM36": (total["BRAM18"] + 1) // 2,
+                      "DSP": total["DSP"], "CARRY4": total["CARRY4"]},
+        "weight_sparsity": hist["sparsity"],
+        "layers": layers,
+        "vivado": deploy["vivado"],
+        "deploy": deploy["deploy"],
+        "complete": bool(deploy["complete"]),
+        "stages_done": (["train"] if opts.model is None else []) + ["export", "compile", "rtlsim", "estimate",
+                                                                      "vivado-project", "deploy"],
         "wall_time_s": round(time.perf_counter() - t0, 2),
     }
     tmp = report_path.with_name("report.json.tmp")

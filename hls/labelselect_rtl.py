@@ -18,8 +18,8 @@ Interface (same as the sparse MVAU, FINN packing)::
     m_axis_tdata [pad8(OW)-1:0]     one beat per frame: the index (zero-extended)
 
 One input beat per cycle (NF = Labels/PE beats per frame, FINN's cycle figure);
-the index leaves through a one-entry output register, so a frame's last beat
-waits only while the previous index is still unread. ``s_axis_tready`` and
+the index leaves through a 2-entry output FIFO, so even NF = 1 (PE = Labels)
+runs at one frame per cycle. ``s_axis_tready`` and
 ``m_axis_tvalid`` depend on registers only.
 """
 
@@ -74,36 +74,42 @@ def generate_labelselect(name: str, labels: int, pe: int, in_bits: int, signed: 
     for p in range(1, pe):
         L.append(f"    if (v{p} > bbest) begin bbest = v{p}; bidx = {iw}'d{p}; end")
     L += ["  end"]
-    L += [f"  reg signed [{ew - 1}:0] rbest;", f"  reg [{iw - 1}:0] ridx;", "  reg ovalid;",
-          f"  reg [{iw - 1}:0] oidx;"]
+    L += [f"  reg signed [{ew - 1}:0] rbest;", f"  reg [{iw - 1}:0] ridx;"]
     if nf > 1:
         L += [f"  reg [{cw - 1}:0] cnt;", f"  wire first = (cnt == {cw}'d0);", f"  wire last = (cnt == {cw}'d{nf - 1});",
-              f"  wire [{iw - 1}:0] base;"]
-        # base index of the current beat = cnt * PE (a constant multiple: a case table keeps it multiplier-free)
-        L += [f"  reg [{iw - 1}:0] base_r;", "  always @* begin", "    case (cnt)"]
-        L += [f"      {cw}'d{i}: base_r = {iw}'d{i * pe};" for i in range(nf)]
-        L += [f"      default: base_r = {iw}'d0;", "    endcase", "  end", "  assign base = base_r;"]
+              f"  reg [{iw - 1}:0] base;"]
+        # base index of the current beat = cnt * PE (a constant table keeps it multiplier-free)
+        L += ["  always @* begin", "    case (cnt)"]
+        L += [f"      {cw}'d{i}: base = {iw}'d{i * pe};" for i in range(nf)]
+        L += [f"      default: base = {iw}'d0;", "    endcase", "  end"]
         idx = "base + bidx"
     else:
         L += ["  wire first = 1'b1;", "  wire last = 1'b1;"]
         idx = "bidx"
-    L += ["  assign s_axis_tready = !(last && ovalid);",
+    # 2-entry output FIFO: one frame per cycle even when NF = 1, ready from registers only
+    L += ["  reg [1:0] fcnt;", "  reg wp, rp;", f"  reg [{iw - 1}:0] o0, o1;",
+          "  assign s_axis_tready = !(last && fcnt == 2'd2);",
           "  wire in_fire = s_axis_tvalid && s_axis_tready;",
           "  wire take = first || (bbest > rbest);",
           f"  wire [{iw - 1}:0] cidx = {idx};",
           f"  wire [{iw - 1}:0] fidx = take ? cidx : ridx;",
+          "  wire push = in_fire && last;",
+          "  wire pop = m_axis_tvalid && m_axis_tready;",
           "  always @(posedge ap_clk) if (in_fire && take) begin rbest <= bbest; ridx <= cidx; end",
-          "  always @(posedge ap_clk) if (in_fire && last) oidx <= fidx;",
+          "  always @(posedge ap_clk) if (push && !wp) o0 <= fidx;",
+          "  always @(posedge ap_clk) if (push && wp) o1 <= fidx;",
           "  always @(posedge ap_clk) begin",
           "    if (!ap_rst_n) begin",
-          "      ovalid <= 1'b0;"]
+          "      fcnt <= 2'd0; wp <= 1'b0; rp <= 1'b0;"]
     L += [f"      cnt <= {cw}'d0;"] if nf > 1 else []
     L += ["    end else begin",
-          "      if (in_fire && last) ovalid <= 1'b1;",
-          "      else if (m_axis_tready) ovalid <= 1'b0;"]
+          "      if (push) wp <= !wp;",
+          "      if (pop) rp <= !rp;",
+          "      fcnt <= fcnt + {1'b0, push} - {1'b0, pop};"]
     L += [f"      if (in_fire) cnt <= last ? {cw}'d0 : cnt + {cw}'d1;"] if nf > 1 else []
     L += ["    end", "  end",
-          "  assign m_axis_tvalid = ovalid;"]
+          "  assign m_axis_tvalid = (fcnt != 2'd0);",
+          f"  wire [{iw - 1}:0] oidx = rp ? o1 : o0;"]
     L.append(f"  assign m_axis_tdata = {{{{{ot - iw}{{1'b0}}}}, oidx}};" if ot > iw else
              f"  assign m_axis_tdata = oidx[{ot - 1}:0];")
     L.append("endmodule")

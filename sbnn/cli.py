@@ -120,10 +120,13 @@ def _run_build(args) -> int:
 
     report = run_build(BuildOptions(model=args.model, board=args.board, build_dir=args.build_dir,
                                     frames=args.frames, progress=not args.quiet))
-    print(json.dumps(report, indent=2))
-    if not report["complete"]:
-        print(f"sbnn build: stopped after {', '.join(report['stages_done']) or 'validation'}; "
-              f"stages not implemented yet: {', '.join(report['stages_pending'])}", file=sys.stderr)
+    short = {k: report[k] for k in ("board", "part", "frames_verified", "bit_exact", "accuracy_qonnx",
+                                     "accuracy_rtlsim", "cycles_per_frame", "latency_cycles", "fps_estimate",
+                                     "resources", "weight_sparsity")}
+    print(json.dumps(short, indent=2))
+    print(f"sbnn build: {report['vivado']['message']}", file=sys.stderr)
+    print(f"sbnn build: report in {args.build_dir or 'build/'}; deploy package in {report['deploy']['path']}",
+          file=sys.stderr)
     return 0
 
 
@@ -178,6 +181,45 @@ def _run_compile(args) -> int:
     return 0
 
 
+def _add_sim(sub) -> None:
+    p = sub.add_parser("sim", help="stitch a compiled dataflow partition and simulate it in Verilator (rtlsim)")
+    p.add_argument("target", help="build directory of `sbnn compile`, or its hw_graph.onnx")
+    p.add_argument("--frames", type=int, default=1000, help="frames to stream (default 1000)")
+    p.add_argument("--data", default="auto", choices=("auto", "test", "random"),
+                   help="test images of the model's data set, or random inputs (default: test when known)")
+    p.add_argument("--data-dir", help="data set directory (default: system location)")
+    p.add_argument("--backpressure", type=float, default=0.0, help="probability per cycle that the sink stalls")
+    p.add_argument("--gaps", type=float, default=0.0, help="probability per cycle that the source idles")
+    p.add_argument("--seed", type=int, default=0, help="seed of backpressure, gaps and random inputs")
+    p.add_argument("--max-cycles", type=int, help="simulation timeout in cycles (default: from the estimate)")
+    p.add_argument("--stitch-dir", help="where the stitched RTL goes (default: <build>/stitched)")
+    p.add_argument("--out", help="report JSON (default: <build>/sim_report.json)")
+    p.add_argument("--resources", metavar="BOARD",
+                   help="also estimate LUT/FF/BRAM/DSP per layer (Yosys + FINN) and check the fit on this board")
+    p.set_defaults(func=_run_sim)
+
+
+def _run_sim(args) -> int:
+    from sbnn.hls.sim_cli import format_report, run_sim
+
+    rep = run_sim(args.target, args.frames, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed,
+                  max_cycles=args.max_cycles, data=args.data, data_dir=args.data_dir, stitch_dir=args.stitch_dir,
+                  out_json=args.out)
+    print(format_report(rep))
+    if args.resources:
+        from sbnn.hls.resources import check_fit, design_resources, fit_violations, format_resources, part_limits
+        from sbnn.hls.stitch import load_design
+
+        board = part_limits(args.resources)
+        res = design_resources(load_design(rep["stitched_dir"]), family=board.family)
+        print(format_resources(res))
+        rep["resources"] = {**res, "board": board.name, "part": board.part,
+                            "fit_violations": fit_violations(res["total"], board.name)}
+        Path(rep["json"]).write_text(json.dumps({k: v for k, v in rep.items() if k != "json"}, indent=2) + "\n")
+        check_fit(res["total"], board.name)
+    return 0 if rep["bit_exact"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sbnn", description="Sparse binary neural networks: train, export, compile, simulate, build.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -187,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build(sub)
     _add_export(sub)
     _add_compile(sub)
+    _add_sim(sub)
     return parser
 
 

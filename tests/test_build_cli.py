@@ -31,16 +31,37 @@ def test_missing_model_is_one_line_error(tmp_path, capsys):
     assert rc == 2 and "nope.pt not found" in err and "Traceback" not in err
 
 
-def test_embedded_default_trains_and_reports(tmp_path, capsys):
-    build = tmp_path / "b"
-    rc = main(["build", "--build-dir", str(build), "--quiet"])
-    assert rc == 0
+def _check_report(build, frames):
     report = json.loads((build / "report.json").read_text())
-    assert report["board"] == "pynq-z2" and report["part"].startswith("xc7z020")
-    assert report["accuracy_pytorch"] > 0.8, "TFC on the bundled MNIST subset"
+    assert report["board"] == "pynq-z2" and report["part"].startswith("xc7z020") and report["fclk_mhz"] == 100.0
+    assert report["frames_verified"] == frames and report["bit_exact"] is True
+    assert report["accuracy_pytorch"] > 0.75, "TFC on the bundled MNIST subset"
+    assert report["accuracy_rtlsim"] == report["accuracy_qonnx"], "same frames, bit-exact hardware"
     assert report["weight_sparsity"] == pytest.approx(0.9, abs=0.01)
-    assert (build / "train" / ".done").exists()
-    # a second run resumes: the finished training stage is not repeated
+    assert report["cycles_per_frame"] == pytest.approx(report["cycles_per_frame_estimate"], rel=0.05)
+    assert report["latency_cycles"] >= report["cycles_per_frame"]
+    assert set(report["resources"]) >= {"LUT", "FF", "BRAM36", "DSP"} and report["resources"]["LUT"] > 0
+    assert len(report["layers"]) >= 4 and all("cycles" in layer for layer in report["layers"])
+    assert report["vivado"]["status"] in ("project_ready", "built")
+    assert (build / "vivado" / "build_vivado.tcl").is_file()
+    assert (build / "deploy" / "driver.py").is_file()
+    return report
+
+
+@pytest.mark.parametrize("frames", [200, pytest.param(1000, marks=pytest.mark.slow)])
+def test_embedded_default_full_flow(tmp_path, capsys, frames, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")   # no vivado: the build stops at a ready project, not an error
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    build = tmp_path / "b"
+    rc = main(["build", "--build-dir", str(build), "--frames", str(frames), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "vivado not found" in err
+    _check_report(build, frames)
+    # a second run resumes: finished stages (training, rtlsim) are not repeated
     before = (build / "train" / "checkpoint.pt").stat().st_mtime_ns
-    assert main(["build", "--build-dir", str(build), "--quiet"]) == 0
+    sim_before = (build / "rtlsim" / "rtlsim.json").stat().st_mtime_ns
+    assert main(["build", "--build-dir", str(build), "--frames", str(frames), "--quiet"]) == 0
     assert (build / "train" / "checkpoint.pt").stat().st_mtime_ns == before
+    assert (build / "rtlsim" / "rtlsim.json").stat().st_mtime_ns == sim_before
+    _check_report(build, frames)

