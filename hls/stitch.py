@@ -17,6 +17,16 @@ passes put them, and the ``LabelSelect_hls`` of the final TopK.
   top-1 argmax, :mod:`sbnn.hls.labelselect_rtl`, so the stitched design ends
   with the class index exactly like FINN's graph.
 
+* finn-rtllib's ``fifo.sv`` is copied with one textual patch (``_patch_fifo``):
+  Verilator 5.048 cannot constant-evaluate its struct-valued ``INIT_ABITS()``
+  function; the copy computes the same two numbers with two int-valued
+  functions. Everything else of FINN's RTL is used verbatim.
+
+Why the argmax stays in hardware (rather than ending the partition before it
+and doing it on the host): the stitched design then has the same output as
+FINN's HW graph (one class index per frame, a 1-byte stream), the PYNQ driver
+reads indices, and bit-exactness is checked on the full partition.
+
 Top level (FINN's stitched-IP naming)::
 
     module <top> (input ap_clk, input ap_rst_n,
