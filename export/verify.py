@@ -117,8 +117,9 @@ class HWGraphRunner:
         y = np.concatenate(outs, axis=0)
         if full_context:
             keys = ctxs[0].keys()
+            # tensors absent from the context (None) or scalars carry no per-frame data
             merged = {k: np.concatenate([c[k] for c in ctxs], axis=0) for k in keys
-                      if all(c[k].ndim and c[k].shape[0] == min(self.batch, x.shape[0]) or True for c in ctxs)}
+                      if all(isinstance(c[k], np.ndarray) and c[k].ndim for c in ctxs)}
             return y, merged
         return y
 
