@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 from pathlib import Path
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_speed.json"))
     args = ap.parse_args()
     rows = []
+    load_start = round(os.getloadavg()[0], 2)
     print(f"{'domain':22s} {'s/epoch':>8s} {'test acc':>9s}   ({args.epochs} epochs, torch threads {torch.get_num_threads()})")
     for kind, ec in DOMAINS:
         cfg = TrainConfig(dataset="fashion-mnist", model="sfc", domain=kind, ec=ec, epochs=args.epochs,
@@ -38,7 +40,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": {"cpu_count": torch.get_num_threads(), "python": platform.python_version(),
-                                           "torch": torch.__version__}, "rows": rows}, indent=2) + "\n")
+                                           "torch": torch.__version__},
+                               # these machines are shared: the load says how far to trust the figures
+                               "load_average_1min": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
+                               "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
 
 

@@ -26,6 +26,7 @@ two); the wrapper drops/zero-fills the extra bits.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -273,6 +274,15 @@ def _copy_rtl(src: Path, dst: Path) -> list[str]:
     return sorted(names)
 
 
+def _sources_sha(project: Path) -> str:
+    """Hash of what the bitstream is built from: the RTL copied into the project and the build Tcl."""
+    h = hashlib.sha256()
+    for p in sorted((project / "rtl").rglob("*")) + [project / TCL_NAME]:
+        if p.is_file():
+            h.update(p.relative_to(project).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def generate_vivado_project(stitched_rtl_dir, top_name: str, io_widths, board, out_dir, *,
                             design_name: str = DEFAULT_DESIGN, jobs: int | None = None,
                             extra: dict | None = None) -> Path:
@@ -298,9 +308,6 @@ def generate_vivado_project(stitched_rtl_dir, top_name: str, io_widths, board, o
     pp = ps_ports(board)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "output" / f"{design_name}.bit", out / "output" / f"{design_name}.hwh"):
-        if stale.exists():
-            stale.unlink()  # built from an earlier RTL: must not reach a deploy package
     files = _copy_rtl(rtl_src, out / "rtl" / "src")
     wrapper = f"{top_name}_dma"
     if f"{wrapper}.v" in files:
@@ -330,6 +337,14 @@ def generate_vivado_project(stitched_rtl_dir, top_name: str, io_widths, board, o
         "bit": f"output/{design_name}.bit", "hwh": f"output/{design_name}.hwh",
         "command": VIVADO_COMMAND, **(extra or {}),
     }
+    meta["sources_sha"] = _sources_sha(out)
+    prev = out / PROJECT_JSON
+    prev_sha = json.loads(prev.read_text()).get("sources_sha") if prev.is_file() else None
+    if prev_sha != meta["sources_sha"]:
+        for stale in (out / meta["bit"], out / meta["hwh"]):
+            if stale.exists():
+                stale.unlink()  # built from other RTL or Tcl: must not reach a deploy package
+    # same sources: a bitstream built from this project (by hand, or by an earlier run) is kept
     (out / PROJECT_JSON).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(fill_template((TEMPLATES / "project_README.md.in").read_text(), {
         "DESIGN": design_name, "BOARD": board.name, "PART": board.part, "FCLK_MHZ": _fmt_mhz(board.fclk_mhz),

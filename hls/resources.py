@@ -37,7 +37,7 @@ def part_limits(board_or_part: str):
                     f"their parts ({', '.join(sorted({b.part for b in BOARDS.values()}))})")
 
 
-def design_resources(design, family: str = "xc7", cache_dir=None) -> dict:
+def design_resources(design, family: str = "xc7", cache_dir=None, part: str = "xc7z020clg400-1") -> dict:
     """{"layers": [{name, op, source, LUT, FF, BRAM18, DSP, CARRY4, synth_s}], "total": {...}}."""
     import sbnn.export.sparse_xnor_mvau  # noqa: F401
     from qonnx.core.modelwrapper import ModelWrapper
@@ -47,7 +47,6 @@ def design_resources(design, family: str = "xc7", cache_dir=None) -> dict:
 
     model = ModelWrapper(design.hw_graph)
     onnx_nodes = {n.name: n for n in model.graph.node}
-    part = "xc7z020clg400-1"
     rows = []
     for s in design.nodes:
         row = {"name": s.name, "op": s.op_type}

@@ -109,7 +109,7 @@ def random_stimulus(hw_graph: Path, design, frames: int, seed: int):
 def run_sim(target: str | Path, frames: int = 1000, *, backpressure: float = 0.0, gaps: float = 0.0, seed: int = 0,
             max_cycles: int | None = None, data: str = "auto", data_dir: str | None = None,
             stitch_dir: str | Path | None = None, build_dir: str | Path | None = None,
-            out_json: str | Path | None = None) -> dict:
+            out_json: str | Path | None = None, fpga_part: str = "xc7z020clg400-1", clk_ns: float = 10.0) -> dict:
     """Stitch + rtlsim + compare; returns (and writes) the report dict."""
     from sbnn.hls.sparse_mvau.rtlsim import RtlsimTimeout, VerilatorNotFoundError
     from sbnn.hls.stitch import stitch
@@ -131,7 +131,7 @@ def run_sim(target: str | Path, frames: int = 1000, *, backpressure: float = 0.0
         data = "test" if build is not None and _dataset_of(build) else "random"
     sdir = Path(stitch_dir) if stitch_dir else hw_graph.parent / "stitched"
     t0 = time.perf_counter()
-    design = stitch(hw_graph, sdir)
+    design = stitch(hw_graph, sdir, fpga_part=fpga_part, clk_ns=clk_ns)
     t_stitch = time.perf_counter() - t0
     t0 = time.perf_counter()
     if data == "test":

@@ -111,7 +111,10 @@ def _add_build(sub) -> None:
     p.add_argument("--board", default="pynq-z2", help="pynq-z1, pynq-z2, ultra96-v2, zcu104, kv260 (default pynq-z2)")
     p.add_argument("--build-dir", help="build directory (default build/<model>_<board>)")
     p.add_argument("--frames", type=int, default=1000, help="test frames verified in rtlsim (default 1000)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--folding", help="JSON of per-layer PE/SIMD (and weight_mode), as for `sbnn compile`")
+    p.add_argument("--target-fps", type=float, help="or fold for this many frames/s at the board clock")
+    p.add_argument("--weight-mode", default="baked", help="baked (weights in logic, default) or memory (ROM)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run_build)
 
 
@@ -119,14 +122,15 @@ def _run_build(args) -> int:
     from sbnn.bitstreams.build import BuildOptions, run_build
 
     report = run_build(BuildOptions(model=args.model, board=args.board, build_dir=args.build_dir,
-                                    frames=args.frames, progress=not args.quiet))
+                                    frames=args.frames, progress=not args.quiet, folding=args.folding,
+                                    target_fps=args.target_fps, weight_mode=args.weight_mode))
     short = {k: report[k] for k in ("board", "part", "frames_verified", "bit_exact", "accuracy_qonnx",
                                      "accuracy_rtlsim", "cycles_per_frame", "latency_cycles", "fps_estimate",
                                      "resources", "weight_sparsity")}
     print(json.dumps(short, indent=2))
     print(f"sbnn build: {report['vivado']['message']}", file=sys.stderr)
-    print(f"sbnn build: report in {args.build_dir or 'build/'}; deploy package in {report['deploy']['path']}",
-          file=sys.stderr)
+    print(f"sbnn build: report in {report['build_dir']}/report.md (and report.json); deploy package in "
+          f"{report['deploy']['path']}", file=sys.stderr)
     return 0
 
 
@@ -211,7 +215,7 @@ def _run_sim(args) -> int:
         from sbnn.hls.stitch import load_design
 
         board = part_limits(args.resources)
-        res = design_resources(load_design(rep["stitched_dir"]), family=board.family)
+        res = design_resources(load_design(rep["stitched_dir"]), family=board.family, part=board.part)
         print(format_resources(res))
         rep["resources"] = {**res, "board": board.name, "part": board.part,
                             "fit_violations": fit_violations(res["total"], board.name)}
@@ -233,7 +237,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Third-party notices that are expected in this flow and say nothing actionable to an sbnn user.
+_EXPECTED_WARNINGS = (
+    "fast_hadamard_transform package not found",   # brevitas: optional CUDA kernels
+    "brevitas.fx is deprecated",                   # brevitas: imported by its own graph utilities
+    "Assuming 4D input is NCHW",                   # qonnx: our MLP inputs are NCHW images
+)
+
+
+def _quiet_third_party() -> None:
+    import logging
+    import warnings
+
+    for msg in _EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=f".*{msg}.*")
+    # FINN logs each absorbed Add without layout annotations (flattened MLP inputs); real errors still show
+    logging.getLogger("finn_logger").setLevel(logging.ERROR)
+
+
 def main(argv=None) -> int:
+    _quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -242,7 +265,9 @@ def main(argv=None) -> int:
         print(f"sbnn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("sbnn: interrupted", file=sys.stderr)
+        hint = {_run_build: "; finished stages are kept, run the same command again to resume",
+                _run_train: "; the last finished epoch is in the checkpoint, add --resume to continue"}
+        print(f"sbnn: interrupted{hint.get(args.func, '')}", file=sys.stderr)
         return 130
 
 

@@ -45,6 +45,9 @@ def _check_report(build, frames):
     assert report["vivado"]["status"] in ("project_ready", "built")
     assert (build / "vivado" / "build_vivado.tcl").is_file()
     assert (build / "deploy" / "driver.py").is_file()
+    md = (build / "report.md").read_text()
+    assert "**bit-exact**" in md and f"{frames:,} real test frames" in md and "| SparseXnorMVAU_0 |" in md
+    assert (build / "report_layers.png").stat().st_size > 10_000
     return report
 
 

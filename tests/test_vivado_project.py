@@ -211,3 +211,20 @@ def test_io_from_stitched_width_mismatch():
                                         r"of 392 bits, "
                                         r"the design says 16 beats of 400 bits"):
         io_from_stitched(_stitch_json(in_width=400))
+
+
+def test_regenerating_keeps_a_bitstream_only_for_the_same_sources(tmp_path, node):
+    """Rerunning `sbnn build` after building the bitstream by hand must not delete it; changed RTL must."""
+    cfg, rtl, io = node
+    proj = generate_vivado_project(rtl, cfg.name, io, "pynq-z2", tmp_path / "vivado")
+    meta = json.loads((proj / "project.json").read_text())
+    bit, hwh = proj / meta["bit"], proj / meta["hwh"]
+    bit.parent.mkdir(parents=True, exist_ok=True)
+    bit.write_bytes(b"BIT")
+    hwh.write_text("<hwh/>")
+    generate_vivado_project(rtl, cfg.name, io, "pynq-z2", tmp_path / "vivado")
+    assert bit.read_bytes() == b"BIT" and hwh.is_file(), "same RTL and Tcl: the built bitstream is kept"
+    src = rtl / f"{cfg.name}.v"
+    src.write_text(src.read_text() + "\n// changed\n")
+    generate_vivado_project(rtl, cfg.name, io, "pynq-z2", tmp_path / "vivado")
+    assert not bit.exists() and not hwh.exists(), "other RTL: the old bitstream must not reach a deploy package"

@@ -1,0 +1,140 @@
+"""The human-readable build report: ``report.md`` with one PNG of per-layer plots.
+
+It says, in the order a user asks: did it verify (bit-exact on how many real
+frames, accuracy in PyTorch / QONNX / rtlsim), how fast (cycles per frame,
+latency, frames per second at the board clock), how big (resources against
+the part, per layer), and what to do next (Vivado, the deploy package).
+The figure shows per layer what the table lists, because the bottleneck layer
+and the LUT hog are easier to see than to read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PLOT = "report_layers.png"
+
+
+def _fmt(v, spec: str = "", none: str = "–") -> str:
+    if v is None:
+        return none
+    return format(v, spec) if spec else str(v)
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.2f} %"
+
+
+def plot_layers(report: dict, path: Path) -> Path:
+    """Three panels per layer: LUT (Yosys or FINN estimate, with the layer model), cycles per frame, sparsity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report["layers"]
+    names = [r["name"].replace("SparseXnorMVAU", "MVAU").replace("Thresholding_rtl", "Thres").replace("_hls", "")
+             for r in layers]
+    x = range(len(layers))
+    lut = [(r.get("resources") or {}).get("LUT") or 0 for r in layers]
+    model = [r.get("lut") or 0 for r in layers]
+    cyc = [r.get("cycles") or 0 for r in layers]
+    sp = [r.get("sparsity") or 0.0 for r in layers]
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    ax[0].bar(x, lut, color="tab:blue", label="Yosys / FINN estimate")
+    ax[0].plot(x, model, "o", color="tab:orange", label="layer model")
+    ax[0].set_title(f"LUT per layer (total {report['resources']['LUT']:,} of {report['part_resources']['LUT']:,})")
+    ax[0].legend(fontsize=8)
+    bott = max(range(len(cyc)), key=cyc.__getitem__) if cyc else 0
+    ax[1].bar(x, cyc, color=["tab:red" if i == bott else "tab:gray" for i in x])
+    ax[1].axhline(report["cycles_per_frame"], color="k", ls="--", lw=1,
+                  label=f"measured {report['cycles_per_frame']:.0f} cycles/frame")
+    ax[1].set_title("estimated cycles per frame (red: bottleneck)")
+    ax[1].legend(fontsize=8)
+    ax[2].bar(x, sp, color="tab:green")
+    ax[2].set_ylim(0, 1)
+    ax[2].set_title(f"weight sparsity (share at α; overall {report['weight_sparsity']:.3f})")
+    for a in ax:
+        a.set_xticks(list(x))
+        a.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    fig.suptitle(f"{report['board']} ({report['part']}), {report['fclk_mhz']:g} MHz")
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
+    r = report
+    res, part = r["resources"], r["part_resources"]
+    verdict = "**bit-exact**" if r["bit_exact"] else "**MISMATCH**"
+    lines = [
+        f"# sbnn build report: {r['board']}",
+        "",
+        f"Part `{r['part']}`, fabric clock {r['fclk_mhz']:g} MHz, model `{r['checkpoint']}`.",
+        "",
+        "## Verification",
+        "",
+        f"Verilator rtlsim of the stitched accelerator on {r['frames_verified']:,} real test frames against FINN's "
+        f"execution of the compiled graph: {verdict}.",
+        "",
+        "| accuracy | value |",
+        "|---|---|",
+        f"| PyTorch (training) | {_pct(r.get('accuracy_pytorch'))} |",
+        f"| PyTorch, frozen levels | {_pct(r.get('accuracy_pytorch_frozen'))} |",
+        f"| QONNX execution (first {r['frames_verified']:,} test frames) | {_pct(r.get('accuracy_qonnx'))} |",
+        f"| rtlsim (same frames) | {_pct(r.get('accuracy_rtlsim'))} |",
+        "",
+        "## Performance",
+        "",
+        f"- {r['cycles_per_frame']:,.1f} cycles per frame measured in rtlsim (estimate "
+        f"{r['cycles_per_frame_estimate']}), latency {r['latency_cycles']:,} cycles",
+        f"- {_fmt(r.get('fps_estimate'), ',.0f')} frames/s at {r['fclk_mhz']:g} MHz "
+        f"({r['latency_cycles'] / r['fclk_mhz']:,.1f} µs latency)",
+        f"- weight sparsity {r['weight_sparsity']:.3f} (share of weights at α)",
+        "",
+        "## Resources (Yosys synth_xilinx for our layers, FINN's estimates for FINN's)",
+        "",
+        "| resource | used | available | utilization |",
+        "|---|---:|---:|---:|",
+    ]
+    for k in ("LUT", "FF", "BRAM36", "DSP"):
+        used, avail = res.get(k) or 0, part.get(k) or 0
+        lines.append(f"| {k} | {used:,} | {avail:,} | {100 * used / avail:.1f} % |" if avail else
+                     f"| {k} | {used:,} | – | – |")
+    lines += ["", "## Layers", "",
+              "| layer | MW×MH | PE | SIMD | sparsity | est. cycles | LUT | model LUT | FF | BRAM18 |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in r["layers"]:
+        rr = row.get("resources") or {}
+        shape = f"{row.get('MW')}×{row.get('MH')}" if row.get("MW") is not None else "–"
+        sp = "–" if row.get("sparsity") is None else f"{row['sparsity']:.3f}"
+        lines.append(f"| {row['name']} | {shape} | {_fmt(row.get('PE'))} | {_fmt(row.get('SIMD'))} | {sp} | "
+                     f"{row['cycles']:,} | {_fmt(rr.get('LUT'), ',')} | {_fmt(row.get('lut'), ',')} | "
+                     f"{_fmt(rr.get('FF'), ',')} | {_fmt(rr.get('BRAM18'))} |")
+    if plot_name:
+        lines += ["", f"![per-layer LUT, cycles and sparsity]({plot_name})"]
+    viv, dep = r["vivado"], r["deploy"]
+    lines += ["", "## Next steps", "", f"- Vivado: {viv['message']}", f"- Deploy package: {dep['message']}"]
+    if not r.get("complete"):
+        lines.append("- Once the bitstream exists, rerun the same `sbnn build` command: finished stages are reused "
+                     "and the .bit/.hwh are copied into the deploy package.")
+    lines += ["", f"Build wall time {r['wall_time_s']:.0f} s; stages {', '.join(r['stages_done'])}.", ""]
+    return "\n".join(lines)
+
+
+def write_report_md(report: dict, build_dir: str | Path) -> Path:
+    """Write BUILD/report_layers.png and BUILD/report.md (atomically); returns the markdown path."""
+    build_dir = Path(build_dir)
+    plot_name = None
+    if report.get("layers"):
+        plot_layers(report, build_dir / PLOT)
+        plot_name = PLOT
+    out = build_dir / "report.md"
+    tmp = out.with_name("report.md.tmp")
+    tmp.write_text(render_markdown(report, plot_name))
+    os.replace(tmp, out)
+    return out
