@@ -305,3 +305,13 @@ def test_cifar_download_extracts_and_checks_md5(tmp_path, monkeypatch):
     monkeypatch.setitem(ds._CIFAR, "cifar10", tuple(entry))
     train, test, info = load_dataset("cifar10", str(tmp_path / "dl"), download=True)
     assert (len(train), len(test), info.source) == (20, 3, str(tmp_path / "dl" / "cifar-10-batches-py"))
+
+
+def test_first_test_frames_cover_every_class():
+    """rtlsim and the deploy package take the first N test frames: they must not all be one digit."""
+    from sbnn.training.datasets import load_dataset
+
+    for name in ("mnist-5k", "digits"):
+        _, test_set, _ = load_dataset(name)
+        first = test_set.tensors[1][:100].numpy()
+        assert len(set(first.tolist())) == 10, f"{name}: first 100 test labels {sorted(set(first.tolist()))}"

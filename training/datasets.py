@@ -152,7 +152,12 @@ def _load_idx_dataset(name: str, data_dir: str | None) -> _Raw:
 # ----------------------------------------------------------- bundled small sets
 
 def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted train/test indices with the same class mix in both halves, fixed by ``seed``."""
+    """Train/test indices with the same class mix in both halves, fixed by ``seed``.
+
+    The train indices are sorted (the trainer shuffles them); the test indices are in a seeded random
+    order, because the source files are grouped by class and every "first N test frames" (rtlsim
+    verification, the deploy package's test images) must see all classes, not only the first.
+    """
     rng = np.random.default_rng(seed)
     train, test = [], []
     for c in np.unique(labels):
@@ -160,7 +165,7 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
         n_test = int(round(len(idx) * test_fraction))
         test.append(idx[:n_test])
         train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return np.sort(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
 def _load_mnist_5k(split_seed: int) -> _Raw:
