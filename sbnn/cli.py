@@ -85,6 +85,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--train-subset", type=int)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="train this many points at once (default 1)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run_sweep)
 
@@ -99,7 +100,7 @@ def _run_sweep(args) -> int:
         raise UserError(f"--ecs must be comma-separated numbers in (0, 1), got '{args.ecs}'") from None
     base = TrainConfig(dataset=args.dataset, model=args.model, epochs=args.epochs, seed=args.seed,
                        train_subset=args.train_subset)
-    rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet)
+    rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, jobs=args.jobs)
     print((Path(args.out) / "sweep.md").read_text())
     print(f"wrote {args.out}/sweep.csv, sweep.md and sweep.png ({len(rows)} runs)")
     return 0

@@ -41,3 +41,24 @@ def test_sweep_rejects_bad_ec(tmp_path, capsys):
     rc = main(["sweep", "--dataset", "digits", "--ecs", "0.5,2", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert rc == 2 and "(0, 1)" in err and err.count("\n") == 1
+
+
+def test_sweep_parallel_jobs(tmp_path, capsys):
+    """--jobs 2 trains points in worker processes: every point ends up in the table, and a rerun
+    (sequential this time) reuses all of them."""
+    out = tmp_path / "sweep"
+    args = ["sweep", "--dataset", "digits", "--model", "tfc", "--epochs", "1", "--ecs", "0.1", "--out", str(out),
+            "--quiet"]
+    assert main(args + ["--jobs", "2"]) == 0
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert len(rows) == 5 and all(0.0 < float(r["test_accuracy"]) <= 1.0 for r in rows)
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    assert len(stamps) == 5
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps
+
+
+def test_sweep_rejects_bad_jobs(tmp_path, capsys):
+    rc = main(["sweep", "--dataset", "digits", "--jobs", "0", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--jobs" in err and err.count("\n") == 1

@@ -78,21 +78,63 @@ def connections(metrics: dict, scheme: str) -> float:
     return sum(layer["weights"] * layer["connections"] for layer in hidden) / n
 
 
-def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True) -> list[dict]:
-    """Run the baseline and every (scheme, EC) point; write csv, markdown table and plot."""
+def _run_point(cfg: TrainConfig, out: Path, data_dir, progress: bool, threads: int | None) -> dict:
+    """One sweep point; in a worker process ``threads`` caps torch's intra-op threads."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return _run_or_reuse(cfg, out, data_dir, progress)
+
+
+def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True,
+          jobs: int = 1) -> list[dict]:
+    """Run the baseline and every (scheme, EC) point; write csv, markdown table and plot.
+
+    ``jobs > 1`` trains that many points at once in worker processes, the
+    machine's cores split between them (small MLPs use many cores poorly, so
+    this finishes a sweep sooner; per-epoch times are then those of a shared
+    machine, see bench/train_speed.py for idle figures).
+    """
     from tqdm import tqdm
 
     for ec in ecs:
         if not 0.0 < ec < 1.0:
             raise UserError(f"sweep EC values must be in (0, 1), got {ec}")
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
+    named = [(scheme, ec, run_config(base, scheme, ec), scheme if ec is None else f"{scheme}_ec{ec:g}")
+             for scheme, ec in points]
+    bar = tqdm(total=len(named), desc="sweep", unit="run", disable=not progress)
+    results: dict[str, dict] = {}
+    if jobs == 1:
+        for _, _, cfg, name in named:
+            results[name] = _run_or_reuse(cfg, out / name, data_dir, progress)
+            bar.update()
+    else:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futs = {pool.submit(_run_point, cfg, out / name, data_dir, False, threads): name
+                    for _, _, cfg, name in named}
+            try:
+                for fut in as_completed(futs):
+                    results[futs[fut]] = fut.result()
+                    bar.update()
+            except BaseException:
+                for f in futs:
+                    f.cancel()
+                raise
+    bar.close()
     rows = []
-    for scheme, ec in tqdm(points, desc="sweep", unit="run", disable=not progress):
-        cfg = run_config(base, scheme, ec)
-        name = scheme if ec is None else f"{scheme}_ec{ec:g}"
-        m = _run_or_reuse(cfg, out / name, data_dir, progress)
+    for scheme, ec, _, name in named:
+        m = results[name]
         rows.append({"scheme": scheme, "ec_target": ec, "connections": round(connections(m, scheme), 4),
                      "test_accuracy": m["test_accuracy"], "epochs": m["epochs"],
                      "seconds_per_epoch": round(m["seconds_per_epoch"], 2), "run": name})

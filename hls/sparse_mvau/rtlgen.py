@@ -28,8 +28,10 @@ Microarchitecture (one concept per stage, shared by both weight modes):
    next vector is received while this one is processed) and the steps of
    ``cfg.schedule()`` run one per cycle: only non-zero PE x SIMD blocks, at
    least one per neuron fold. Each PE lane accumulates ``S = popc(a & b)``;
-   at the last step of a neuron fold it forms ``acc = 2**k*S + R*P`` (R*P
-   from a shift-add of the shared P per distinct R) and thresholds it;
+   at the last step of a neuron fold it thresholds ``acc = 2**k*S + R*P``
+   (R*P from a shift-add of the shared P per distinct R) as a narrow compare
+   of S against shared bounds (threshold_split.py; noActivation layers form
+   the full acc);
 3. a 2-entry output FIFO decouples the compute stage from ``m_axis_tready``.
 
 Weight modes: ``baked`` wires only the b = 1 positions of the compute buffer
@@ -43,8 +45,10 @@ Lint waivers (Verilator -Wall), each scoped to the lines that need it:
 WIDTHEXPAND on the popcount sums of 1-bit terms (the sum of n bits is meant to
 widen); UNUSEDSIGNAL on TDATA padding, on compute-buffer bits no neuron reads
 (pruned inputs; synthesis removes them), on ``st_first`` when every neuron
-fold is one step, on the constant sf field of a SF = 1 ROM word and on the
-wrapped high bits of the noActivation output.
+fold is one step, on the constant sf field of a SF = 1 ROM word, on the
+wrapped high bits of the noActivation output, and in thresholded nodes on the
+R*P products (lanes read their Q_hi / Q_lo slices) and on the high bits of S
+that the narrow NF = 1 compare does not read (S <= c_max).
 
 Weight ROMs of >= ROM_BLOCK_MIN_BITS bits carry ``(* rom_style = "block" *)``:
 Yosys' memory_libmap otherwise maps every ROM to logic.
@@ -126,8 +130,13 @@ def case_select(decl: str, lhs: str, sel: str, arms: list[str], indent: str = " 
 
 
 def generate_verilog(cfg: SparseMVAUConfig, name: str | None = None) -> str:
-    """Verilog text of one node; the module is named ``name`` or ``cfg.name``."""
-    return "\n".join(_Gen(cfg, name or cfg.name).lines()) + "\n"
+    """Verilog text of one node; the module is named ``name`` or ``cfg.name``.
+
+    A config class may name another generator (a ``_Gen`` subclass) in its
+    ``GENERATOR`` attribute: dense_xnor_rtl.DenseXnorConfig does.
+    """
+    gen = getattr(cfg, "GENERATOR", None) or _Gen
+    return "\n".join(gen(cfg, name or cfg.name).lines()) + "\n"
 
 
 def write_verilog(cfg: SparseMVAUConfig, path: str | Path) -> Path:
@@ -316,35 +325,135 @@ class _Gen:
         L.append("  /* verilator lint_on WIDTHEXPAND */")
         return L
 
-    # ---- shared R*P products ----------------------------------------------
+    # ---- shared R*P products and threshold terms ----------------------------
     def shared_products(self) -> list[str]:
-        if not self.uses_p:
-            return []
-        AW, CW = self.AW, self.CW
-        L = ["  // ---- R*P once per distinct R (shift-add, no multiplier)",
-             f"  wire signed [{AW - 1}:0] p_ext = $signed({zext('cp', CW, AW)});"]
-        for r in sorted(set(int(v) for v in self.c.alpha_num)):
-            terms = csd(r)
-            expr = " ".join(f"{'+' if s > 0 else '-'} (p_ext <<< {sh})" for s, sh in terms)
-            expr = f"{slit(0, AW)} {expr}" if terms else slit(0, AW)
-            L.append(f"  wire signed [{AW - 1}:0] {self.rp_name(r)} = {expr};")
+        L = []
+        if self.uses_p:
+            AW, CW = self.AW, self.CW
+            L += ["  // ---- R*P once per distinct R (shift-add, no multiplier)",
+                  f"  wire signed [{AW - 1}:0] p_ext = $signed({zext('cp', CW, AW)});"]
+            if not self.c.no_activation:   # thresholded lanes read slices (threshold_split.py)
+                L.append("  /* verilator lint_off UNUSEDSIGNAL */")
+            for r in sorted(set(int(v) for v in self.c.alpha_num)):
+                terms = csd(r)
+                expr = " ".join(f"{'+' if s > 0 else '-'} (p_ext <<< {sh})" for s, sh in terms)
+                expr = f"{slit(0, AW)} {expr}" if terms else slit(0, AW)
+                L.append(f"  wire signed [{AW - 1}:0] {self.rp_name(r)} = {expr};")
+            if not self.c.no_activation:
+                L.append("  /* verilator lint_on UNUSEDSIGNAL */")
+        if not self.c.no_activation:
+            L += self.shared_threshold_terms()
         return L
 
     @staticmethod
     def rp_name(r: int) -> str:
         return f"rp_m{-r}" if r < 0 else f"rp_{r}"
 
+    @staticmethod
+    def rtag(r: int) -> str:
+        return f"m{-r}" if r < 0 else f"{r}"
+
+    # Narrow thresholding (threshold_split.py has the math and its test). Why:
+    # S has a few bits (S <= c_j), but acc >= T at the full accumulator width
+    # cost an AW-bit adder and comparator per neuron. With T = 2**k T_hi + T_lo
+    # and R*P = 2**k Q_hi + Q_lo (floor splits),
+    #     acc >= T  <=>  S + Q_hi + g >= T_hi + 1,   g = [Q_lo >= T_lo].
+    # Q_hi is shared per R, g per (R, T_lo). Fully parallel lanes (NF = 1)
+    # also share F = T_hi + 1 - Q_hi - g per distinct (R, T), clamped to
+    # [0, 2**EW - 1] (0 <= S <= c_max <= 2**EW - 3 keeps the result), so each
+    # neuron is one EW-bit compare S >= F. (Sharing E = T_hi + 1 - Q_hi per
+    # (R, T_hi) and comparing S + g >= E per neuron, or S + Q_hi + g per
+    # neuron, measured 3-4 % more LUTs on 128 neurons.) Folded lanes (NF > 1)
+    # select constants by nf and compare S + Q_hi + g >= T_hi + 1 at
+    # HW = AW - k + 1 bits (no per-lane mux of shared signals).
+    def split_consts(self, j: int) -> tuple[int, int, int]:
+        """(R_j, T_hi, T_lo) of neuron j (clipped threshold, floor split at k)."""
+        t = int(self.c.clipped_thresholds[j])
+        return int(self.c.alpha_num[j]), t >> self.K, t & ((1 << self.K) - 1)
+
+    @property
+    def EW(self) -> int:
+        return (int(self.c.c.max()) + 2).bit_length()
+
+    @property
+    def HW(self) -> int:
+        return self.AW - self.K + 1
+
+    def g_expr(self, r: int, t_lo: int) -> str:
+        if t_lo == 0:
+            return "1'b1"
+        if r == 0:                      # Q = 0: Q_lo >= T_lo is false
+            return "1'b0"
+        return f"g_{self.rtag(r)}_{t_lo}"
+
+    def f_name(self, r: int, t_hi: int, t_lo: int) -> str:
+        return f"f_{self.rtag(r)}_{t_hi + 1}_{t_lo}".replace("-", "m")
+
+    def shared_threshold_terms(self) -> list[str]:
+        c, AW, K, HW, EW = self.c, self.AW, self.K, self.HW, self.EW
+        consts = sorted({self.split_consts(j) for j in range(c.MH)})
+        rs = sorted({r for r, _, _ in consts if r != 0})
+        if not rs:
+            return []
+        L = ["  // ---- shared threshold terms: Q_hi = (R*P) >>> k, g = [Q_lo >= T_lo]"]
+        for r in rs:
+            qh = self.rp_name(r) + (f"[{AW - 1}:{K}]" if K else "")
+            L.append(f"  wire signed [{AW - K - 1}:0] qh_{self.rtag(r)} = {qh};")
+            for t_lo in sorted({t for rr, _, t in consts if rr == r and t}):
+                L.append(f"  wire g_{self.rtag(r)}_{t_lo} = ({self.rp_name(r)}[{K - 1}:0] >= {K}'d{t_lo});")
+        if self.c.NF == 1:
+            L.append(f"  // F = clamp(T_hi + 1 - Q_hi - g, 0, {(1 << EW) - 1}) per (R, T_hi, T_lo)")
+            for r in rs:
+                qx = f"$signed({{{{2{{qh_{self.rtag(r)}[{AW - K - 1}]}}}}, qh_{self.rtag(r)}}})"
+                for t_hi, t_lo in sorted({(t, tl) for rr, t, tl in consts if rr == r}):
+                    f = self.f_name(r, t_hi, t_lo)
+                    g = f"$signed({{{HW}'b0, {self.g_expr(r, t_lo)}}})"
+                    L += [f"  wire signed [{HW}:0] {f}d = {slit(t_hi + 1, HW + 1)} - {qx} - {g};",
+                          f"  wire [{EW - 1}:0] {f} = {f}d[{HW}] ? {EW}'d0 : ({f}d > {slit((1 << EW) - 1, HW + 1)})"
+                          f" ? {EW}'d{(1 << EW) - 1} : {f}d[{EW - 1}:0];"]
+        return L
+
     # ---- one PE lane --------------------------------------------------------
+    def s_accumulator(self, p: int) -> list[str]:
+        """``stot<p>``: this step's popcount plus the lane's running sum (none for one-step folds)."""
+        CW, PCW = self.CW, self.PCW
+        if self.single:
+            return [f"  wire [{CW - 1}:0] stot{p} = {zext(f'part{p}', PCW, CW)};"]
+        return [f"  reg [{CW - 1}:0] s{p};",
+                f"  wire [{CW - 1}:0] stot{p} = (st_first ? {{{CW}{{1'b0}}}} : s{p}) + {zext(f'part{p}', PCW, CW)};",
+                f"  always @(posedge ap_clk) if (adv) s{p} <= stot{p};"]
+
     def lane(self, p: int) -> list[str]:
         c, AW, CW, PCW, K = self.c, self.AW, self.CW, self.PCW, self.K
         js = [nf * c.PE + p for nf in range(c.NF)]
         L = [f"  // ---- lane {p}: neurons {js[0]}..{js[-1]} step {c.PE}"]
-        if self.single:
-            L.append(f"  wire [{CW - 1}:0] stot{p} = {zext(f'part{p}', PCW, CW)};")
-        else:
-            L += [f"  reg [{CW - 1}:0] s{p};",
-                  f"  wire [{CW - 1}:0] stot{p} = (st_first ? {{{CW}{{1'b0}}}} : s{p}) + {zext(f'part{p}', PCW, CW)};",
-                  f"  always @(posedge ap_clk) if (adv) s{p} <= stot{p};"]
+        narrow = not c.no_activation and c.NF == 1 and self.EW < CW
+        if narrow:   # only the low EW bits of S are read (S <= c_max)
+            L.append("  /* verilator lint_off UNUSEDSIGNAL */")
+        L += self.s_accumulator(p)
+        if narrow:
+            L.append("  /* verilator lint_on UNUSEDSIGNAL */")
+        if not c.no_activation:
+            L += case_select("", f"inv{p}", "nf", [f"1'b{int(c.invert[j])}" for j in js])
+            sp = [self.split_consts(j) for j in js]
+            if c.NF == 1:
+                r, t_hi, t_lo = sp[0]
+                EW = self.EW
+                sw = f"stot{p}[{EW - 1}:0]" if EW <= CW else zext(f"stot{p}", CW, EW)
+                if r == 0:    # R*P = 0: constant bound T_hi + 1 - g (signed: no constant-compare lint)
+                    f = min(max(t_hi + 1 - int(t_lo == 0), 0), (1 << EW) - 1)
+                    L.append(f"  wire o{p} = ($signed({{1'b0, {sw}}}) >= {slit(f, EW + 1)}) ^ inv{p};")
+                else:
+                    L.append(f"  wire o{p} = ({sw} >= {self.f_name(r, t_hi, t_lo)}) ^ inv{p};")
+            else:
+                HW = self.HW
+                qh = [f"qh_{self.rtag(r)}" if r else slit(0, AW - K) for r, _, _ in sp]
+                L += case_select(f"signed [{AW - K - 1}:0]", f"qh{p}", "nf", qh)
+                L += case_select("", f"g{p}", "nf", [self.g_expr(r, t_lo) for r, _, t_lo in sp])
+                L += case_select(f"signed [{HW - 1}:0]", f"kc{p}", "nf", [slit(t_hi + 1, HW) for _, t_hi, _ in sp])
+                L.append(f"  wire o{p} = ($signed({zext(f'stot{p}', CW, HW)}) + $signed({{qh{p}[{AW - K - 1}], qh{p}}})"
+                         f" + $signed({{{HW - 1}'b0, g{p}}}) >= kc{p}) ^ inv{p};")
+            return L
         hi_pad = AW - CW - K
         sk = f"{{{{{hi_pad}{{1'b0}}}}, stot{p}" + (f", {{{K}{{1'b0}}}}}}" if K else "}")
         acc = f"$signed({sk})"
@@ -352,25 +461,19 @@ class _Gen:
             L += case_select(f"signed [{AW - 1}:0]", f"rps{p}", "nf", [self.rp_name(int(c.alpha_num[j])) for j in js])
             acc += f" + rps{p}"
         L.append(f"  wire signed [{AW - 1}:0] acc{p} = {acc};")
-        if not c.no_activation:
-            thr = c.clipped_thresholds
-            L += case_select(f"signed [{AW - 1}:0]", f"thr{p}", "nf", [slit(int(thr[j]), AW) for j in js])
-            L += case_select("", f"inv{p}", "nf", [f"1'b{int(c.invert[j])}" for j in js])
-            L.append(f"  wire o{p} = (acc{p} >= thr{p}) ^ inv{p};")
+        OW = self.OW
+        EW = max(AW, OW)
+        ext = f"{{{{{EW - AW}{{acc{p}[{AW - 1}]}}}}, acc{p}}}" if EW > AW else f"acc{p}"
+        L += [f"  wire signed [{EW - 1}:0] acce{p} = {ext};"]
+        L += case_select(f"signed [{EW - 1}:0]", f"cst{p}", "nf", [slit(int(c.out_const[j]), EW) for j in js])
+        L += [f"  wire signed [{EW - 1}:0] of{p} = (acce{p} <<< 1) - cst{p};"]
+        if EW > OW:
+            L += ["  /* verilator lint_off UNUSEDSIGNAL */",
+                  f"  wire signed [{EW - 1}:0] ofu{p} = of{p};",
+                  "  /* verilator lint_on UNUSEDSIGNAL */",
+                  f"  wire [{OW - 1}:0] o{p} = ofu{p}[{OW - 1}:0];"]
         else:
-            OW = self.OW
-            EW = max(AW, OW)
-            ext = f"{{{{{EW - AW}{{acc{p}[{AW - 1}]}}}}, acc{p}}}" if EW > AW else f"acc{p}"
-            L += [f"  wire signed [{EW - 1}:0] acce{p} = {ext};"]
-            L += case_select(f"signed [{EW - 1}:0]", f"cst{p}", "nf", [slit(int(c.out_const[j]), EW) for j in js])
-            L += [f"  wire signed [{EW - 1}:0] of{p} = (acce{p} <<< 1) - cst{p};"]
-            if EW > OW:
-                L += ["  /* verilator lint_off UNUSEDSIGNAL */",
-                      f"  wire signed [{EW - 1}:0] ofu{p} = of{p};",
-                      "  /* verilator lint_on UNUSEDSIGNAL */",
-                      f"  wire [{OW - 1}:0] o{p} = ofu{p}[{OW - 1}:0];"]
-            else:
-                L.append(f"  wire [{OW - 1}:0] o{p} = of{p};")
+            L.append(f"  wire [{OW - 1}:0] o{p} = of{p};")
         return L
 
     # ---- stage 3: output FIFO ----------------------------------------------
