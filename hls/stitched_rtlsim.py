@@ -34,6 +34,7 @@ import numpy as np
 
 from sbnn.hls.sparse_mvau.rtlsim import (HERE as NODE_HERE, VERILATOR_FLAGS, RtlsimError, RtlsimTimeout,
                                          default_build_dir, find_verilator, verilator_env)
+from sbnn.hls.build_cache import cached_build
 from sbnn.hls.stitch import StitchedDesign, pack_stream, unpack_stream
 
 # FINN's SystemVerilog is not -Wall clean; its warnings must not stop the build.
@@ -83,30 +84,23 @@ def build_stitched(design: StitchedDesign, build_dir: str | Path | None = None) 
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     h.update("\0".join([wrapper, tb, " ".join(STITCH_FLAGS), str(root), " ".join(design.files)]).encode())
     key = "stitch_" + h.hexdigest()[:20]
-    base = Path(build_dir) if build_dir else default_build_dir()
-    final = base / key
-    exe = final / "obj" / "Vsim"
-    if exe.is_file():
-        return exe, 0.0
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=base))
-    for p in design.source_paths():
-        shutil.copy(p, work / p.name)
-    (work / "sim_top.v").write_text(wrapper)
-    (work / "tb.cpp").write_text(tb)
     cmd = [str(root / "bin" / "verilator"), *STITCH_FLAGS, "-j", str(min(4, os.cpu_count() or 1)),
            "--Mdir", "obj", "-o", "Vsim", *design.files, "sim_top.v", "tb.cpp"]
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=work, env=verilator_env(root), capture_output=True, text=True)
-    dt = time.perf_counter() - t0
-    if res.returncode != 0:
+
+    def populate(work: Path) -> None:
+        for p in design.source_paths():
+            shutil.copy(p, work / p.name)
+        (work / "sim_top.v").write_text(wrapper)
+        (work / "tb.cpp").write_text(tb)
+
+    def error(work: Path, res) -> RtlsimError:
         tail = (res.stdout + res.stderr)[-3000:]
-        raise RtlsimError(f"Verilator build of the stitched design failed in {work} (exit {res.returncode}):\n{tail}")
-    try:
-        work.rename(final)
-    except OSError:  # a concurrent build won the race
-        shutil.rmtree(work, ignore_errors=True)
-    return exe, dt
+        return RtlsimError(f"Verilator build of the stitched design failed in {work} (exit {res.returncode}):\n{tail}")
+
+    t0 = time.perf_counter()
+    exe, built = cached_build(build_dir or default_build_dir(), key, "obj/Vsim", populate, cmd, error,
+                              env=verilator_env(root))
+    return exe, (time.perf_counter() - t0 if built else 0.0)
 
 
 def _dtype(name: str):

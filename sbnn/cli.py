@@ -42,6 +42,8 @@ def _add_train(sub) -> None:
     p.add_argument("--per-channel", action="store_true", default=None, help="one (alpha, beta) per output channel")
     p.add_argument("--sparse-classifier", dest="dense_classifier", action="store_false", default=None,
                    help="give the classifier the sparse domain too (default: dense +-1 classifier)")
+    p.add_argument("--ec-ramp-end", type=float,
+                   help="closed form: EC falls from 0.5 to --ec by this fraction of training (default 0: fixed)")
     p.add_argument("--gamma", type=float, help="EC budget penalty strength for alpha-beta-learned")
     p.add_argument("--prune", help="magnitude pruning: none, layer or global")
     p.add_argument("--prune-target", type=float, help="final pruned share in [0, 1)")
@@ -79,7 +81,7 @@ def _add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="accuracy vs sparsity sweep over EC for {alpha,beta}, {0,beta}, +-1 pruning")
     p.add_argument("--out", default="runs/sweep", help="output directory (table, plot, per-run folders)")
     p.add_argument("--ecs", default="0.5,0.25,0.1,0.05,0.02", help="comma-separated EC values")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=50, help="epochs per run (default 50: the README table)")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--model", default="sfc")
     p.add_argument("--data-dir")

@@ -17,6 +17,7 @@ import pytest
 
 from sbnn.hls.sparse_mvau import hls_csim
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.random_nodes import divisors, random_arith, random_mask
 from sbnn.hls.sparse_mvau.reference import acc_range
 
 N_DEFAULT = 10
@@ -36,10 +37,6 @@ def _tools_available() -> bool:
 needs_tools = pytest.mark.skipif(not _tools_available(), reason="g++ or hls4ml ap_types headers missing")
 
 
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 def random_case(seed: int) -> tuple[SparseMVAUConfig, np.ndarray]:
     """One configuration + ~50 input vectors; seeds 0..7 pin the corner cases."""
     rng = np.random.default_rng(4000 + seed)
@@ -52,23 +49,12 @@ def random_case(seed: int) -> tuple[SparseMVAUConfig, np.ndarray]:
         pe, simd = 1, 1                            # fully folded
     sparsity = [0.0, 0.99, 0.0, 0.9, 0.5, 0.99, 0.3, 0.8][seed] if seed < 8 else \
         float(rng.choice([0, 0.3, 0.5, 0.8, 0.9, 0.99, rng.random()]))
-    mask = (rng.random((mw, mh)) >= sparsity).astype(np.int64)
-    if seed % 3 == 0 or rng.random() < 0.3:       # a neuron with an all-zero mask row
-        mask[:, rng.integers(mh)] = 0
-    if seed in (4, 6) or rng.random() < 0.3:      # block sparsity: whole PE x SIMD blocks pruned
-        keep = rng.random((mw // simd, mh // pe)) < 0.4
-        mask *= np.kron(keep, np.ones((simd, pe), dtype=np.int64))
-    kind = seed % 4 if seed < 8 else int(rng.integers(4))
-    if kind == 0:
-        k, r = 1, np.full(mh, -1)                 # +-1 weights
-    elif kind == 1:
-        k, r = int(rng.integers(0, 3)), np.zeros(mh, dtype=np.int64)   # {0, beta}
-    elif kind == 2:
-        k = int(rng.integers(0, 4))
-        r = np.full(mh, int(rng.choice([v for v in range(-(2 << k) - 3, (2 << k) + 4) if v not in (0, -1)])))
-    else:
-        k = int(rng.integers(0, 4))
-        r = rng.integers(-(2 << k) - 3, (2 << k) + 4, mh)   # per-neuron R
+    zero_neuron = seed % 3 == 0 or rng.random() < 0.3
+    blocks = seed in (4, 6) or rng.random() < 0.3
+    if seed == 2:
+        zero_neuron = blocks = False               # and fully dense: every weight at beta
+    mask = random_mask(rng, mw, mh, pe, simd, sparsity, zero_neuron=zero_neuron, blocks=blocks)
+    k, r = random_arith(rng, mh, seed % 4 if seed < 8 else int(rng.integers(4)))
     no_act = seed in (2, 5, 7) or (seed >= 8 and rng.random() < 0.35)
     lo, hi = acc_range(mask, r, k)
     thr = rng.integers(lo - 2, hi + 3) if not no_act else None

@@ -13,16 +13,13 @@ import numpy as np
 import pytest
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.random_nodes import divisors, random_arith, random_mask
 from sbnn.hls.sparse_mvau.reference import acc_range
 from sbnn.hls.sparse_mvau.rtlsim import StreamJob, simulate_many
 
 N_DEFAULT = 12
 N_SLOW = 240
 BATCH = 40
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def random_job(seed: int) -> StreamJob:
@@ -33,23 +30,9 @@ def random_job(seed: int) -> StreamJob:
     pe, simd = int(rng.choice(divisors(mh))), int(rng.choice(divisors(mw)))
     mode = ["baked", "memory"][seed % 2]
     sparsity = [0.0, 0.99, 0.0, 0.99, 0.5, 0.9][seed] if seed < 6 else float(rng.choice([0, 0.3, 0.5, 0.8, 0.9, 0.99, rng.random()]))
-    mask = (rng.random((mw, mh)) >= sparsity).astype(np.int64)
-    if seed % 3 == 0 or rng.random() < 0.3:       # a neuron with an all-zero mask row
-        mask[:, rng.integers(mh)] = 0
-    if rng.random() < 0.3:                        # block sparsity: whole PE x SIMD blocks pruned
-        keep = rng.random((mw // simd, mh // pe)) < 0.4
-        mask *= np.kron(keep, np.ones((simd, pe), dtype=np.int64))
-    kind = seed % 4 if seed < 8 else int(rng.integers(4))
-    if kind == 0:
-        k, r = 1, np.full(mh, -1)                 # +-1 weights
-    elif kind == 1:
-        k, r = int(rng.integers(0, 3)), np.zeros(mh, dtype=np.int64)   # {0, beta}
-    elif kind == 2:
-        k = int(rng.integers(0, 4))
-        r = np.full(mh, int(rng.choice([v for v in range(-(2 << k) - 3, (2 << k) + 4) if v not in (0, -1)])))
-    else:
-        k = int(rng.integers(0, 4))
-        r = rng.integers(-(2 << k) - 3, (2 << k) + 4, mh)   # per-neuron R
+    zero_neuron = seed % 3 == 0 or rng.random() < 0.3
+    mask = random_mask(rng, mw, mh, pe, simd, sparsity, zero_neuron=zero_neuron, blocks=rng.random() < 0.3)
+    k, r = random_arith(rng, mh, seed % 4 if seed < 8 else int(rng.integers(4)))
     no_act = bool(seed % 5 == 4 or rng.random() < 0.25)
     lo, hi = acc_range(mask, r, k)
     thr = rng.integers(lo - 2, hi + 3) if not no_act else None

@@ -84,7 +84,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _check_resume(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
-    old = ckpt.get("config", {})
+    # Keys a checkpoint predates hold their defaults (a new option must not orphan old runs).
+    old = {**TrainConfig().to_dict(), **ckpt.get("config", {})}
     diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v]
     if diff:
         raise UserError(f"cannot resume {path} with different hyperparameters ({'; '.join(diff)}); "
@@ -169,6 +170,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
             loss_sum += float(loss.detach()) * yb.numel()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         bar.close()
+        if ramp:  # evaluate (and checkpoint) at the EC the schedule has reached by the end of this epoch,
+            # so the last epoch's model is exactly the one export rebuilds at --ec, even with --ec-ramp-end 1
+            set_target_ec(model, ec_schedule((epoch + 1) / cfg.epochs, cfg.ec, cfg.ec_ramp_end), skip_head)
         recalibrate_norms(model, x_train, cfg.batch_size)
         wall += time.perf_counter() - t0
         test_acc = evaluate(model, x_test, y_test)

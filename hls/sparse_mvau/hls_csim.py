@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sbnn.hls.build_cache import cached_build
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig, signed_width
 
 HERE = Path(__file__).parent
@@ -315,22 +316,13 @@ def build(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None) -> 
     names = instance_names(cfgs)
     sources = [KERNEL_HEADER.read_text(), testbench_cpp(names, cfgs)] + [params_header(c, n) for n, c in zip(names, cfgs)]
     key = hashlib.sha256("\0".join(sources + cmd).encode()).hexdigest()[:20]
-    base = Path(build_dir) if build_dir else default_build_dir()
-    final = base / key
-    exe = final / "tb"
-    if exe.is_file():
-        return exe
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=base))
-    write_sources(cfgs, work, names)
-    res = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
-    if res.returncode != 0:
+
+    def error(work: Path, res) -> HlsCsimError:
         tail = (res.stdout + res.stderr)[-4000:]
-        raise HlsCsimError(f"g++ failed in {work} (exit {res.returncode}): {' '.join(cmd)}\n{tail}")
-    try:
-        work.rename(final)
-    except OSError:  # a concurrent build won the race: use its result
-        shutil.rmtree(work, ignore_errors=True)
+        return HlsCsimError(f"g++ failed in {work} (exit {res.returncode}): {' '.join(cmd)}\n{tail}")
+
+    exe, _ = cached_build(build_dir or default_build_dir(), key, "tb", lambda work: write_sources(cfgs, work, names),
+                          cmd, error)
     return exe
 
 

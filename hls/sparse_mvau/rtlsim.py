@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sbnn.hls.build_cache import cached_build
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 
@@ -140,25 +141,19 @@ def build_model(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = Non
     root = find_verilator()
     rtl, tb = top_verilog(cfgs), testbench_cpp(len(cfgs))
     key = hashlib.sha256("\0".join([rtl, tb, " ".join(VERILATOR_FLAGS), str(root)]).encode()).hexdigest()[:20]
-    base = Path(build_dir) if build_dir else default_build_dir()
-    final = base / key
-    exe = final / "obj" / "Vsim"
-    if exe.is_file():
-        return exe
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=base))
-    (work / "sim_top.v").write_text(rtl)
-    (work / "tb.cpp").write_text(tb)
     cmd = [str(root / "bin" / "verilator"), *VERILATOR_FLAGS, "-j", str(min(4, os.cpu_count() or 1)),
            "--Mdir", "obj", "-o", "Vsim", "sim_top.v", "tb.cpp"]
-    res = subprocess.run(cmd, cwd=work, env=verilator_env(root), capture_output=True, text=True)
-    if res.returncode != 0:
+
+    def populate(work: Path) -> None:
+        (work / "sim_top.v").write_text(rtl)
+        (work / "tb.cpp").write_text(tb)
+
+    def error(work: Path, res) -> RtlsimError:
         tail = (res.stdout + res.stderr)[-3000:]
-        raise RtlsimError(f"Verilator build failed in {work} (exit {res.returncode}):\n{tail}")
-    try:
-        work.rename(final)
-    except OSError:  # a concurrent build won the race: use its result
-        shutil.rmtree(work, ignore_errors=True)
+        return RtlsimError(f"Verilator build failed in {work} (exit {res.returncode}):\n{tail}")
+
+    exe, _ = cached_build(build_dir or default_build_dir(), key, "obj/Vsim", populate, cmd, error,
+                          env=verilator_env(root))
     return exe
 
 
