@@ -175,13 +175,13 @@ RESULTS["accuracy_vs_sparsity"] = [{k: r[k] for k in ("scheme", "ec_target", "co
 
 md(r"""
 One epoch on 4,000 images is only a smoke test. The reference figure below is a real run that ships with the
-repository: SFC (784-256-256-256-10) on Fashion-MNIST, 10 epochs per point, all four schemes
-(`sbnn sweep --dataset fashion-mnist --model sfc --epochs 10`, results in
-`bench/results/sweep_sfc_fmnist_e10/`).
+repository: SFC (784-256-256-256-10) on Fashion-MNIST, 50 epochs per point, all four schemes
+(`sbnn sweep --dataset fashion-mnist --model sfc --epochs 50`, results in
+`bench/results/sweep_sfc_fmnist_e50/`).
 """)
 
 code(r"""
-REF = REPO / "bench" / "results" / "sweep_sfc_fmnist_e10"
+REF = REPO / "bench" / "results" / "sweep_sfc_fmnist_e50"
 display(Markdown((REF / "sweep.md").read_text()))
 display(Image(filename=str(REF / "sweep.png")))
 """)
@@ -438,6 +438,8 @@ The same flow from the shell: `sbnn train`, `sbnn sweep`, `sbnn export`, `sbnn c
 
 
 def main() -> Path:
+    for i, cell in enumerate(CELLS):
+        cell["id"] = f"cell-{i:02d}"   # stable ids: regenerating changes only what the generator changed
     nb = new_notebook(cells=CELLS, metadata={
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},

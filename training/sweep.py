@@ -179,24 +179,32 @@ def markdown_table(rows: list[dict], base: TrainConfig, ecs: list[float]) -> str
 
 
 def plot(rows: list[dict], path: Path, base: TrainConfig) -> None:
+    """Accuracy against connections: every scheme on the left, a zoom on the dense baseline's range on the
+    right (a collapsing scheme would otherwise flatten the differences that matter)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    dense = next(r for r in rows if r["scheme"] == BASELINE)
-    ax.axhline(100 * dense["test_accuracy"], color="gray", ls="--", label="±1 dense")
-    for s, label in SCHEMES.items():
-        pts = sorted((r["connections"], 100 * r["test_accuracy"]) for r in rows if r["scheme"] == s)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("connections (share of weights at β / kept)  →  sparser")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{base.model.upper()}, {base.dataset}: accuracy vs sparsity")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    dense = 100 * next(r for r in rows if r["scheme"] == BASELINE)["test_accuracy"]
+    for ax, zoom in zip(axes, (False, True)):
+        ax.axhline(dense, color="gray", ls="--", label="±1 dense")
+        for s, label in SCHEMES.items():
+            pts = sorted((r["connections"], 100 * r["test_accuracy"]) for r in rows if r["scheme"] == s)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_xlabel("connections (share of weights at β / kept)  →  sparser")
+        ax.grid(True, which="both", alpha=0.3)
+        if zoom:
+            ax.set_ylim(dense - 6.0, dense + 1.5)
+            ax.axhspan(dense - 1.5, dense, color="gray", alpha=0.12, label="within 1.5 points")
+            ax.set_title("zoom: near the dense baseline")
+        else:
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(f"{base.model.upper()}, {base.dataset}: accuracy vs sparsity")
+    axes[1].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
