@@ -19,7 +19,7 @@ def cached_build(base: str | Path, key: str, product: str, populate: Callable[[P
                  env: dict | None = None) -> tuple[Path, bool]:
     """``base/key/product``, built when missing: ``populate(work)`` writes the sources, ``cmd`` runs in
     ``work``; a non-zero exit raises ``error(work, result)``. Returns (path, built now)."""
-    base = Path(base)
+    base = Path(base).resolve()   # callers run the product from other working directories
     final = base / key
     if (final / product).is_file():
         return final / product, False
