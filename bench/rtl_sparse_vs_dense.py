@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -97,7 +98,7 @@ def make_dense_xnor(pe: int, simd: int, seed: int = 0, mh: int = MH) -> DenseXno
     x = rng.integers(0, 2, (256, MW))
     cnt = x @ w + (1 - x) @ (1 - w)
     thr = np.median(cnt, axis=0).astype(np.int64)
-    name = f"svd_finn_dense_pe{pe}_simd{simd}" + ("" if mh == MH else f"_mh{mh}")
+    name = f"svd_finn_dense_pe{pe}_simd{simd}" + ("" if mh == MH else f"_mh{mh}") + (f"_s{seed}" if seed else "")
     return dense_xnor_config(w, thr, pe=pe, simd=simd, name=name)
 
 
@@ -158,6 +159,10 @@ def main(argv=None) -> dict:
                          "than --mh = a slice (Yosys needs ~20 min for 32 fully unrolled 256-input XNOR neurons, "
                          "hours for all 256); every sparse layer is then also measured on a slice of the same "
                          "size, and the ratio vs FINN-style dense is taken at equal size")
+    ap.add_argument("--finn-slices", type=int, default=1,
+                    help="measure this many FINN-style dense slices (other random weights each) and sum them: "
+                         "--mh / --finn-mh slices make up the whole dense layer (Yosys runs in parallel, one per "
+                         "core; ~20 min each)")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
     mh = args.mh
@@ -169,12 +174,25 @@ def main(argv=None) -> dict:
     zb = [float(s) for s in args.zero_beta_sparsities.split(",") if s.strip()]
     t0 = time.perf_counter()
     finn = measure(make_dense_xnor(fpe, simd, mh=fmh), args.frames)
+    finn_slices = None
+    if args.finn_slices > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:   # Yosys runs are subprocesses
+            rest = list(pool.map(lambda sd: measure(make_dense_xnor(fpe, simd, seed=sd, mh=fmh), args.frames),
+                                 range(1, args.finn_slices)))
+        slices = [finn, *rest]
+        finn_slices = {"slices": len(slices), "MH": fmh * len(slices),
+                       **{key: sum(sl[key] for sl in slices) for key in ("LUT", "FF", "CARRY4")},
+                       "LUT_per_slice": [sl["LUT"] for sl in slices]}
     dense = measure(make_layer("dense", 0.5, pe, simd, mh=mh), args.frames)
     rows = []
     for s in sps:
         sp = measure(make_layer("sparse", s, pe, simd, mh=mh), args.frames)
         r = {"sparsity": s, "sparse": sp, "lut_ratio_vs_maskview_pm1": sp["LUT"] / dense["LUT"],
              "ff_ratio_vs_maskview_pm1": sp["FF"] / dense["FF"]}
+        if finn_slices and finn_slices["MH"] == mh:
+            r["lut_ratio_full_layer_vs_finn_dense_slices_sum"] = sp["LUT"] / finn_slices["LUT"]
         if fmh == mh:
             r["lut_ratio_vs_finn_dense"] = sp["LUT"] / finn["LUT"]
         else:
@@ -210,6 +228,7 @@ def main(argv=None) -> dict:
                                                  "layer's Yosys run does not fit the time budget; ratios vs it "
                                                  "compare sparse and dense slices of the same size)"),
            "finn_dense": finn,
+           "finn_dense_slices": finn_slices,
            "maskview_pm1_baseline": "+-1 weights in the mask view (R=-1, k=1, random mask with EC 0.5): the "
                                     "sparse datapath at sparsity 0.5, popcounting only the ~MW/2 b = 1 bits",
            "maskview_pm1": dense,
@@ -227,6 +246,13 @@ def main(argv=None) -> dict:
     print(f"FINN-style dense XNOR ({MW}x{fmh}{'' if fmh == mh else ' slice'}): {finn['LUT']} LUT, {finn['FF']} FF, "
           f"{finn['CARRY4']} CARRY4, {finn['cycles_per_frame']:.1f} cycles/frame, "
           f"sim {finn['sim_cycles_per_s'] / 1e6:.3f} M cycles/s")
+    if finn_slices:
+        print(f"FINN-style dense XNOR, {finn_slices['slices']} slices = {MW}x{finn_slices['MH']}: "
+              f"{finn_slices['LUT']} LUT, {finn_slices['FF']} FF (per slice: {finn_slices['LUT_per_slice']})")
+        for r in rows:
+            if "lut_ratio_full_layer_vs_finn_dense_slices_sum" in r:
+                print(f"  sparsity {r['sparsity']:.2f}: whole {MW}x{mh} sparse layer / summed dense slices = "
+                      f"{r['lut_ratio_full_layer_vs_finn_dense_slices_sum']:.3f}")
     print(f"mask-view +-1 layer ({MW}x{mh}): {dense['LUT']} LUT, {dense['FF']} FF, {dense['CARRY4']} CARRY4, "
           f"{dense['cycles_per_frame']:.1f} cycles/frame, sim {dense['sim_cycles_per_s'] / 1e6:.3f} M cycles/s")
     hdr = (f"{'layer':>14} {'LUT':>7} {'FF':>6} {'CARRY4':>6} {'cyc/fr':>6} {'sim Mc/s':>8} "
