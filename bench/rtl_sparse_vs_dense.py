@@ -186,29 +186,26 @@ def main(argv=None) -> dict:
                        **{key: sum(sl[key] for sl in slices) for key in ("LUT", "FF", "CARRY4")},
                        "LUT_per_slice": [sl["LUT"] for sl in slices]}
     dense = measure(make_layer("dense", 0.5, pe, simd, mh=mh), args.frames)
+    def versus_dense(kind: str, s: float, tag: str) -> dict:
+        """One sparse layer (and its slice) against both dense baselines; keys carry ``tag``."""
+        full = measure(make_layer(kind, s, pe, simd, mh=mh), args.frames)
+        r = {f"sparse{tag}": full, f"lut_ratio{tag}_vs_maskview_pm1": full["LUT"] / dense["LUT"],
+             f"ff_ratio{tag}_vs_maskview_pm1": full["FF"] / dense["FF"]}
+        if finn_slices and finn_slices["MH"] == mh:
+            r[f"lut_ratio{tag}_full_layer_vs_finn_dense_slices_sum"] = full["LUT"] / finn_slices["LUT"]
+        if fmh == mh:
+            r[f"lut_ratio{tag}_vs_finn_dense"] = full["LUT"] / finn["LUT"]
+        else:
+            sl = measure(make_layer(kind, s, fpe, simd, mh=fmh), args.frames)
+            r[f"sparse{tag}_finn_slice"] = sl
+            r[f"lut_ratio{tag}_vs_finn_dense"] = sl["LUT"] / finn["LUT"]
+        return r
+
     rows = []
     for s in sps:
-        sp = measure(make_layer("sparse", s, pe, simd, mh=mh), args.frames)
-        r = {"sparsity": s, "sparse": sp, "lut_ratio_vs_maskview_pm1": sp["LUT"] / dense["LUT"],
-             "ff_ratio_vs_maskview_pm1": sp["FF"] / dense["FF"]}
-        if finn_slices and finn_slices["MH"] == mh:
-            r["lut_ratio_full_layer_vs_finn_dense_slices_sum"] = sp["LUT"] / finn_slices["LUT"]
-        if fmh == mh:
-            r["lut_ratio_vs_finn_dense"] = sp["LUT"] / finn["LUT"]
-        else:
-            sl = measure(make_layer("sparse", s, fpe, simd, mh=fmh), args.frames)
-            r["sparse_finn_slice"] = sl
-            r["lut_ratio_vs_finn_dense"] = sl["LUT"] / finn["LUT"]
+        r = {"sparsity": s, **versus_dense("sparse", s, "")}
         if s in zb:
-            z = measure(make_layer("zero-beta", s, pe, simd, mh=mh), args.frames)
-            r["sparse_zero_beta"] = z
-            r["lut_ratio_zero_beta_vs_maskview_pm1"] = z["LUT"] / dense["LUT"]
-            if fmh == mh:
-                r["lut_ratio_zero_beta_vs_finn_dense"] = z["LUT"] / finn["LUT"]
-            else:
-                zl = measure(make_layer("zero-beta", s, fpe, simd, mh=fmh), args.frames)
-                r["sparse_zero_beta_finn_slice"] = zl
-                r["lut_ratio_zero_beta_vs_finn_dense"] = zl["LUT"] / finn["LUT"]
+            r.update(versus_dense("zero-beta", s, "_zero_beta"))
         rows.append(r)
     memory = None
     if not args.no_memory:
