@@ -56,6 +56,15 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def differences(self, old: dict) -> list[tuple[str, object, object]]:
+        """``(key, old value, new value)`` for every setting where a stored config ``old`` differs from this one.
+
+        Keys the stored config predates count as their defaults, so adding an
+        option does not orphan earlier runs and checkpoints.
+        """
+        old = {**TrainConfig().to_dict(), **old}
+        return [(k, old.get(k), v) for k, v in self.to_dict().items() if old.get(k) != v]
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]

@@ -55,15 +55,15 @@ def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool) -> dict
     metrics_path = out / METRICS
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
-        if metrics.get("config") == cfg.to_dict():
+        if not cfg.differences(metrics.get("config", {})):
             return metrics
     resume = (out / CHECKPOINT).exists()
     if resume:
         from .checkpoint import load_checkpoint
 
-        old = load_checkpoint(out / CHECKPOINT).get("config", {})
-        if old != cfg.to_dict():
-            diff = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v)
+        diff = ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in cfg.differences(load_checkpoint(out / CHECKPOINT)
+                                                                                  .get("config", {})))
+        if diff:
             raise UserError(f"{out} holds a sweep point trained with other settings ({diff}); "
                             "sweep into a new --out directory (nothing was changed)")
     return train(cfg, out, data_dir=data_dir, resume=resume, progress=progress)

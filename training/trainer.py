@@ -84,9 +84,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _check_resume(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
-    # Keys a checkpoint predates hold their defaults (a new option must not orphan old runs).
-    old = {**TrainConfig().to_dict(), **ckpt.get("config", {})}
-    diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in cfg.to_dict().items() if old.get(k) != v]
+    diff = [f"{k}: {a!r} -> {b!r}" for k, a, b in cfg.differences(ckpt.get("config", {}))]
     if diff:
         raise UserError(f"cannot resume {path} with different hyperparameters ({'; '.join(diff)}); "
                         "rerun with the original settings or train into a new --out directory")
