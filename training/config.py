@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import yaml
+
 from sbnn.errors import UserError
+
+from .domains import WeightDomain
 
 
 @dataclass
@@ -49,8 +55,7 @@ class TrainConfig:
         if self.prune not in ("none", "layer", "global"):
             raise UserError(f"unknown --prune '{self.prune}'; use none, layer or global")
 
-    def weight_domain(self):
-        from .domains import WeightDomain
+    def weight_domain(self) -> WeightDomain:
         return WeightDomain(self.domain, None if self.domain == "bipolar" else self.ec, self.per_channel)
 
     def to_dict(self) -> dict:
@@ -74,7 +79,29 @@ class TrainConfig:
         unknown = sorted(set(d) - set(cls.field_names()))
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(cls.field_names())}")
+        hints = typing.get_type_hints(cls)
+        for key, value in d.items():
+            _check_number_or_flag(key, value, hints[key], where)
         return cls(**d)
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
+def _check_number_or_flag(key: str, value: object, hint: object, where: str) -> None:
+    """A numeric or boolean setting must hold that type (e.g. not the string "3" from a config file),
+    or the range checks in ``__post_init__`` would fail with a TypeError. Text settings are checked where
+    they are used (unknown model, domain, hidden widths)."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if not all(t in _SCALARS for t in allowed):
+        return
+    ok = ((value is None and type(None) in allowed)
+          or (isinstance(value, bool) and bool in allowed)
+          or (isinstance(value, int) and not isinstance(value, bool) and (int in allowed or float in allowed))
+          or (isinstance(value, float) and float in allowed))
+    if not ok:
+        expected = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+        raise UserError(f"{where}: '{key}' must be {expected}, got {value!r}; fix that value")
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -85,7 +112,6 @@ def load_config_file(path: str | Path) -> dict:
     text = p.read_text()
     try:
         if p.suffix in (".yaml", ".yml"):
-            import yaml
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)

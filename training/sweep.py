@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
 from sbnn.errors import UserError
 
+from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .trainer import CHECKPOINT, METRICS, train
 
@@ -59,10 +67,8 @@ def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool) -> dict
             return metrics
     resume = (out / CHECKPOINT).exists()
     if resume:
-        from .checkpoint import load_checkpoint
-
-        diff = ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in cfg.differences(load_checkpoint(out / CHECKPOINT)
-                                                                                  .get("config", {})))
+        stored = load_checkpoint(out / CHECKPOINT)["config"]
+        diff = ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in cfg.differences(stored))
         if diff:
             raise UserError(f"{out} holds a sweep point trained with other settings ({diff}); "
                             "sweep into a new --out directory (nothing was changed)")
@@ -81,8 +87,6 @@ def connections(metrics: dict, scheme: str) -> float:
 def _run_point(cfg: TrainConfig, out: Path, data_dir, progress: bool, threads: int | None) -> dict:
     """One sweep point; in a worker process ``threads`` caps torch's intra-op threads."""
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     return _run_or_reuse(cfg, out, data_dir, progress)
 
@@ -96,8 +100,6 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     this finishes a sweep sooner; per-epoch times are then those of a shared
     machine, see bench/train_speed.py for idle figures).
     """
-    from tqdm import tqdm
-
     for ec in ecs:
         if not 0.0 < ec < 1.0:
             raise UserError(f"sweep EC values must be in (0, 1), got {ec}")
@@ -115,10 +117,6 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
             results[name] = _run_or_reuse(cfg, out / name, data_dir, progress)
             bar.update()
     else:
-        import multiprocessing as mp
-        import os
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
             futs = {pool.submit(_run_point, cfg, out / name, data_dir, False, threads): name
@@ -181,12 +179,10 @@ def markdown_table(rows: list[dict], base: TrainConfig, ecs: list[float]) -> str
 def plot(rows: list[dict], path: Path, base: TrainConfig) -> None:
     """Accuracy against connections: every scheme on the left, a zoom on the dense baseline's range on the
     right (a collapsing scheme would otherwise flatten the differences that matter)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    # A bare Figure renders with Agg without pyplot, so no global backend is switched and nothing
+    # needs closing.
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
     dense = 100 * next(r for r in rows if r["scheme"] == BASELINE)["test_accuracy"]
     for ax, zoom in zip(axes, (False, True)):
         ax.axhline(dense, color="gray", ls="--", label="±1 dense")
@@ -207,4 +203,3 @@ def plot(rows: list[dict], path: Path, base: TrainConfig) -> None:
     axes[1].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

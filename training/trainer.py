@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from sbnn.errors import UserError
 
-from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import RESUME_REQUIRED, load_checkpoint, load_model_state, require_entries, save_checkpoint
 from .config import TrainConfig
 from .datasets import load_dataset
 from .ec_penalty import ec_budget_penalty
@@ -84,10 +84,24 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _check_resume(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
-    diff = [f"{k}: {a!r} -> {b!r}" for k, a, b in cfg.differences(ckpt.get("config", {}))]
+    require_entries(ckpt, RESUME_REQUIRED, str(path))
+    diff = [f"{k}: {a!r} -> {b!r}" for k, a, b in cfg.differences(ckpt["config"])]
     if diff:
         raise UserError(f"cannot resume {path} with different hyperparameters ({'; '.join(diff)}); "
                         "rerun with the original settings or train into a new --out directory")
+
+
+def _restore_training_state(ckpt: dict, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                            path: Path) -> None:
+    """Optimizer, LR schedule and RNG of a resumed run; a state that does not fit is a user error."""
+    try:
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"checkpoint {path} holds an optimizer/scheduler/RNG state this run cannot use ({reason}); "
+                        "train into a new --out directory") from None
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None, resume: bool = False,
@@ -112,6 +126,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
     model = build_model(cfg.model, tuple(info.in_shape), info.num_classes, cfg.weight_domain(),
                         hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
                         dense_classifier=cfg.dense_classifier)
+    if ckpt is not None:
+        # Before the optimizer is built: loading replaces the quantizers' modules (Brevitas re-creates
+        # tensor_quant), so learned tau / phi are new Parameters the optimizer must be given.
+        load_model_state(model, ckpt["model"], str(ckpt_path))
     steps_per_epoch = (x_train.shape[0] + cfg.batch_size - 1) // cfg.batch_size
     total_steps = steps_per_epoch * cfg.epochs
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -128,10 +146,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
 
     start_epoch, history, wall = 0, [], 0.0
     if ckpt is not None:
-        load_model_state(model, ckpt["model"], str(ckpt_path))
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"])
+        _restore_training_state(ckpt, opt, sched, ckpt_path)
         start_epoch, history, wall = ckpt["epoch"], ckpt["history"], ckpt["wall_time_s"]
     out.mkdir(parents=True, exist_ok=True)
 

@@ -42,6 +42,15 @@ class BinaryDomainQuant(nn.Module):
         # Magnitude pruning (pruning.py) sets this 0/1 mask; pruned weights become exactly 0.
         self.register_buffer("prune_mask", None)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Brevitas builds a fresh tensor_quant (prune_mask None) whenever a state dict is loaded
+        # (QuantProxyFromInjector._load_from_state_dict), so a pruned checkpoint's mask buffer
+        # has to be re-created here, right before torch copies the stored mask into it.
+        mask = state_dict.get(prefix + "prune_mask")
+        if isinstance(mask, Tensor) and self.prune_mask is None:
+            self.prune_mask = torch.empty(mask.shape, dtype=mask.dtype, device=self.bit_width_value.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def levels(self, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Return ``b`` (shape of w) and per-row ``alpha``, ``beta`` of shape (rows, 1)."""
         raise NotImplementedError
