@@ -19,6 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from sbnn.export.compile import compile_model
+from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.export.verify import bitexact_chain, pixels_for_hw
+from sbnn.hls.sparse_mvau.oracle import oracle_compare
+from sbnn.training.config import TrainConfig
+from sbnn.training.datasets import load_dataset
+from sbnn.training.trainer import train
+
 DOMAINS = ["bipolar", "zero-beta", "alpha-beta"]
 
 
@@ -30,14 +38,6 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=None, help="test images (default: all 10,000)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bitexact_chain.json"))
     args = ap.parse_args()
-
-    from sbnn.export.compile import compile_model
-    from sbnn.export.oracle import oracle_compare
-    from sbnn.export.qonnx_export import export_checkpoint
-    from sbnn.export.verify import bitexact_chain, pixels_for_hw
-    from sbnn.training.config import TrainConfig
-    from sbnn.training.datasets import load_dataset
-    from sbnn.training.trainer import train
 
     work = Path(tempfile.mkdtemp(prefix="sbnn_bitexact_"))
     ckdir = Path(args.ckpt_dir) if args.ckpt_dir else work

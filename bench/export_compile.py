@@ -18,17 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from sbnn.export.compile import compile_model
+from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.training.config import TrainConfig
+from sbnn.training.trainer import train
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt-dir")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "export_compile.json"))
     args = ap.parse_args()
-
-    from sbnn.export.compile import compile_model
-    from sbnn.export.qonnx_export import export_checkpoint
-    from sbnn.training.config import TrainConfig
-    from sbnn.training.trainer import train
 
     work = Path(tempfile.mkdtemp(prefix="sbnn_bench_compile_"))
     ckdir = Path(args.ckpt_dir) if args.ckpt_dir else work

@@ -59,6 +59,7 @@ import json
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +177,6 @@ def main(argv=None) -> dict:
     finn = measure(make_dense_xnor(fpe, simd, mh=fmh), args.frames)
     finn_slices = None
     if args.finn_slices > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:   # Yosys runs are subprocesses
             rest = list(pool.map(lambda sd: measure(make_dense_xnor(fpe, simd, seed=sd, mh=fmh), args.frames),
                                  range(1, args.finn_slices)))

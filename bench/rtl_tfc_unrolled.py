@@ -19,24 +19,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from sbnn.bitstreams.boards import DEFAULT_BOARD
+from sbnn.export.compile import compile_model
+from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.flow.sim import format_report, run_sim
+from sbnn.hls.resources import design_resources, fit_violations, format_resources, part_limits
+from sbnn.hls.stitch import load_design
+from sbnn.training.config import TrainConfig
+from sbnn.training.trainer import train
+
 OUT = Path(__file__).parent / "results" / "rtl_tfc_unrolled.json"
 
 
 def main(argv=None) -> dict:
-    from sbnn.export.compile import compile_model
-    from sbnn.export.qonnx_export import export_checkpoint
-    from sbnn.hls.resources import design_resources, fit_violations, format_resources, part_limits
-    from sbnn.hls.sim_cli import format_report, run_sim
-    from sbnn.hls.stitch import load_design
-    from sbnn.training.config import TrainConfig
-    from sbnn.training.trainer import train
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ec", type=float, default=0.1)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--train-subset", type=int, default=10000)
     ap.add_argument("--frames", type=int, default=1000)
-    ap.add_argument("--board", default="pynq-z2")
+    ap.add_argument("--board", default=DEFAULT_BOARD)
     ap.add_argument("--work", help="work directory (default: a temporary one)")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)

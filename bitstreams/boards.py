@@ -36,6 +36,12 @@ BOARDS = {b.name: b for b in (
 )}
 
 
+# The board every stage targets unless told otherwise (sbnn build --board), and its part: the
+# default --fpga-part of FINN's layer specialization and of the resource fit checks.
+DEFAULT_BOARD = "pynq-z2"
+DEFAULT_FPGA_PART = BOARDS[DEFAULT_BOARD].part
+
+
 def get_board(name: str) -> Board:
     try:
         return BOARDS[name.lower()]

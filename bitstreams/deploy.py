@@ -5,6 +5,7 @@
     <out>/<design>.bit, <design>.hwh   the bitstream and its hardware handoff (once Vivado built them)
     <out>/driver.py                   sbnn.bitstreams.driver, verbatim (PYNQ Overlay + AXI DMA)
     <out>/packing.py                  sbnn.bitstreams.packing, verbatim (shared with the host tests)
+    <out>/streams.py                  sbnn.hls.streams, verbatim (the FINN beat packing packing.py builds on)
     <out>/config.json                 stream shapes/widths/folding, fclk, board, IP names, batch
     <out>/test_images.npy, test_labels.npy   optional: frames to check the accuracy on the board
     <out>/README.md                   copy to the board, run, expected accuracy
@@ -23,12 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from sbnn.errors import UserError
+from sbnn.hls import streams
+from sbnn.hls.stitch import load_design
 
 from .packing import StreamSpec, validate_frames
-from .vivado import TEMPLATES, VIVADO_COMMAND, VivadoResult, fill_template, load_project
+from .vivado import (TEMPLATES, VIVADO_COMMAND, VivadoResult, fill_template, generate_vivado_project,
+                     io_from_stitched, load_project, run_vivado)
 
 HERE = Path(__file__).parent
 FORMAT = "sbnn-deploy/1"
+# The board-side modules, copied verbatim: the driver imports packing, packing imports streams
+# (both from the package folder; no sbnn on the board).
+SHIPPED = {"driver.py": HERE / "driver.py", "packing.py": HERE / "packing.py", "streams.py": Path(streams.__file__)}
 
 
 @dataclass
@@ -82,8 +89,8 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
         if stale.suffix in (".bit", ".hwh"):
             stale.unlink()
     files = []
-    for name in ("driver.py", "packing.py"):
-        shutil.copy2(HERE / name, out / name)
+    for name, src in SHIPPED.items():
+        shutil.copy2(src, out / name)
         files.append(name)
     if vivado_result is not None:  # this run's outcome decides: no Vivado here -> no bitstream
         bit, hwh = vivado_result.bit, vivado_result.hwh
@@ -140,11 +147,7 @@ def vivado_and_deploy(stitched, board, vivado_dir, deploy_dir, *, images: np.nda
     Never fails for a missing Vivado: the report says ``"vivado": {"status": "project_ready", ...}``
     and ``"complete": False``; the caller decides the exit status.
     """
-    from .vivado import generate_vivado_project, io_from_stitched, run_vivado
-
     if isinstance(stitched, (str, Path)):
-        from sbnn.hls.stitch import load_design
-
         if not (Path(stitched) / "stitch.json").is_file():
             raise UserError(f"{stitched} holds no stitched design (stitch.json); run the stitch stage first")
         stitched = load_design(stitched)

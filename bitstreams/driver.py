@@ -1,7 +1,7 @@
 """Driver of an sbnn accelerator: one API over the board (PYNQ) and over simulation.
 
 This file is copied verbatim into every deploy package as ``driver.py``, next to
-``packing.py`` and ``config.json``. On the board::
+``packing.py``, ``streams.py`` and ``config.json``. On the board::
 
     sudo python3 driver.py --images test_images.npy --labels test_labels.npy --throughput 10000
 
@@ -39,9 +39,9 @@ import time
 
 import numpy as np
 
-try:  # imported as sbnn.bitstreams.driver on the host
+if __package__:  # imported as sbnn.bitstreams.driver on the host
     from .packing import StreamSpec, pack_frames, random_frames, unpack_frames, validate_frames
-except ImportError:  # run as a script from a deploy package: packing.py sits next to this file
+else:  # run as a script from a deploy package: packing.py (and its streams.py) sit next to this file
     from packing import StreamSpec, pack_frames, random_frames, unpack_frames, validate_frames
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -95,7 +95,7 @@ class PynqBackend(Backend):
     name = "pynq"
 
     def __init__(self, bitfile: str, config, max_frames: int = 0):
-        try:
+        try:  # lazily: pynq exists only on the board's PYNQ image, never on the host
             import pynq
         except ImportError:
             raise RuntimeError("pynq is not installed: run driver.py on the board's PYNQ image "

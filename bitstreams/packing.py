@@ -1,8 +1,10 @@
 """Frame packing for the accelerator's AXI-Stream ports, shared by the host and the board.
 
-This file is copied verbatim into every deploy package as ``packing.py``: the
-PYNQ driver on the board and the host tests run the same code. It depends on
-numpy only (numpy 1.17+ and Python 3.8+, as on PYNQ images).
+This file is copied verbatim into every deploy package as ``packing.py``, next to
+``streams.py`` (``sbnn/hls/streams.py`` verbatim, the FINN beat packing every
+simulator uses too): the PYNQ driver on the board and the host tests run the
+same code. Both depend on numpy only (numpy 1.17+ and Python 3.8+, as on PYNQ
+images).
 
 FINN packing convention (the stitched accelerator and every sbnn RTL node):
 
@@ -28,12 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+if __package__:  # sbnn.bitstreams.packing on the host
+    from sbnn.hls.streams import pack_beats, pad8, unpack_beats
+else:  # the deploy package on the board (no sbnn there): streams.py sits next to this file
+    from streams import pack_beats, pad8, unpack_beats
+
+__all__ = ["KINDS", "StreamSpec", "from_words", "pack_frames", "pad8", "pow2_at_least", "random_frames",
+           "to_words", "unpack_frames", "validate_frames"]
+
 KINDS = ("uint", "int", "binary", "bipolar")
-
-
-def pad8(bits: int) -> int:
-    """AXI-Stream TDATA width: rounded up to a multiple of 8 (FINN convention)."""
-    return max(8, (bits + 7) // 8 * 8)
 
 
 def pow2_at_least(bits: int) -> int:
@@ -173,23 +178,10 @@ def pack_frames(frames, spec: StreamSpec, validate: bool = True) -> np.ndarray:
     if validate:
         validate_frames(frames, spec)
     n = frames.shape[0]
-    b, f, beats = spec.elem_bits, spec.elems_per_beat, spec.beats
-    vals = frames.reshape(n, beats, f)
-    out = np.zeros((n, beats, spec.beat_bytes), dtype=np.uint8)
-    if b in (8, 16, 32) and spec.kind in ("uint", "int"):
-        # byte-aligned elements: the little-endian bytes of each element, in order
-        raw = np.ascontiguousarray(vals.astype("<u%d" % (b // 8) if spec.kind == "uint" else "<i%d" % (b // 8)))
-        out[:, :, :f * b // 8] = raw.view(np.uint8).reshape(n, beats, f * b // 8)
-        return out.reshape(n, spec.frame_bytes)
-    if b == 1 and spec.kind != "int":
-        bits = (vals > 0).astype(np.uint8)  # binary / bipolar / 1-bit uint: one bit per element
-    else:
-        v = vals.astype(np.int64)
-        v = v & ((1 << b) - 1)  # two's complement of signed elements
-        bits = ((v[..., None] >> np.arange(b, dtype=np.int64)) & 1).astype(np.uint8).reshape(n, beats, f * b)
-    padded = np.zeros((n, beats, spec.dma_bits), dtype=np.uint8)
-    padded[:, :, :f * b] = bits
-    out = np.packbits(padded, axis=-1, bitorder="little")
+    vals = frames.reshape(n * spec.beats, spec.elems_per_beat)
+    if spec.kind == "bipolar":
+        vals = (vals.astype(np.int8) + 1) // 2  # -1/+1 travel as the bits 0/1
+    out = pack_beats(vals, spec.elems_per_beat, spec.elem_bits, spec.dma_bits)
     return out.reshape(n, spec.frame_bytes)
 
 
@@ -200,17 +192,9 @@ def unpack_frames(buf, spec: StreamSpec) -> np.ndarray:
         raise ValueError("packed stream: expected uint8 with a multiple of %d bytes per frame, got dtype %s, %d bytes"
                          % (spec.frame_bytes, buf.dtype.name, buf.size))
     n = buf.size // spec.frame_bytes
-    b, f, beats = spec.elem_bits, spec.elems_per_beat, spec.beats
-    beats_arr = np.ascontiguousarray(buf).reshape(n, beats, spec.beat_bytes)
-    if b in (8, 16, 32) and spec.kind in ("uint", "int"):
-        raw = np.ascontiguousarray(beats_arr[:, :, :f * b // 8])
-        dt = ("<u%d" if spec.kind == "uint" else "<i%d") % (b // 8)
-        return raw.view(dt).astype(np.int64).reshape((n,) + spec.shape)
-    bits = np.unpackbits(beats_arr, axis=-1, bitorder="little")[:, :, :f * b].reshape(n, beats, f, b)
-    v = (bits.astype(np.int64) << np.arange(b, dtype=np.int64)).sum(axis=-1)
-    if spec.kind == "int":
-        v = np.where(v >= (1 << (b - 1)), v - (1 << b), v)
-    elif spec.kind == "bipolar":
+    v = unpack_beats(np.ascontiguousarray(buf).reshape(n * spec.beats, spec.beat_bytes), spec.elems_per_beat,
+                     spec.elem_bits, spec.kind == "int")
+    if spec.kind == "bipolar":
         v = 2 * v - 1
     return v.reshape((n,) + spec.shape)
 

@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from matplotlib.figure import Figure   # the object API: no pyplot, no global backend switch for the caller
+
+from sbnn.hls import ops
+
 PLOT = "report_layers.png"
 
 
@@ -26,22 +30,23 @@ def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.2f} %"
 
 
+def _short_name(row: dict) -> str:
+    """Node name with its op type shortened to the kernel's label (SomeLongOp_3 -> Label_3)."""
+    kernel = ops.kernel_for(row["op"])
+    return row["name"].replace(row["op"], kernel.label) if kernel else row["name"]
+
+
 def plot_layers(report: dict, path: Path) -> Path:
     """Three panels per layer: LUT (Yosys or FINN estimate, with the layer model), cycles per frame, sparsity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     layers = report["layers"]
-    names = [r["name"].replace("SparseXnorMVAU", "MVAU").replace("Thresholding_rtl", "Thres").replace("_hls", "")
-             for r in layers]
+    names = [_short_name(r) for r in layers]
     x = range(len(layers))
     lut = [(r.get("resources") or {}).get("LUT") or 0 for r in layers]
     model = [r.get("lut") or 0 for r in layers]
     cyc = [r.get("cycles") or 0 for r in layers]
     sp = [r.get("sparsity") or 0.0 for r in layers]
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = Figure(figsize=(13, 3.8))
+    ax = fig.subplots(1, 3)
     ax[0].bar(x, lut, color="tab:blue", label="Yosys / FINN estimate")
     ax[0].plot(x, model, "o", color="tab:orange", label="layer model")
     ax[0].set_title(f"LUT per layer (total {report['resources']['LUT']:,} of {report['part_resources']['LUT']:,})")
@@ -62,7 +67,6 @@ def plot_layers(report: dict, path: Path) -> Path:
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     os.replace(tmp, path)
     return path
 

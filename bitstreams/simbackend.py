@@ -12,7 +12,8 @@ the accelerator.
 * :func:`node_rtlsim_transfer`: the same node in Verilator (generated RTL).
 * :func:`stitched_rtlsim_transfer`: the stitched accelerator
   (:mod:`sbnn.hls.stitched_rtlsim`) in Verilator; checks that the driver's
-  words equal the stitcher's packing of the same values.
+  words equal the testbench's packing of the same values (same FINN stream
+  parameters: fold, element bits, TDATA width).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from typing import Callable
 
 import numpy as np
 
+from sbnn.hls.sparse_mvau.rtlsim import pack_inputs, simulate
+from sbnn.hls.stitched_rtlsim import simulate_stitched
+from sbnn.hls.streams import pack_stream
+
 from .packing import StreamSpec, pack_frames, to_words, unpack_frames
+from .vivado import io_from_stitched
 
 Transfer = Callable[[np.ndarray], np.ndarray]
 
@@ -85,8 +91,6 @@ def reference_node_transfer(cfg, in_spec: StreamSpec | None = None, out_spec: St
 def node_rtlsim_transfer(cfg, in_spec: StreamSpec | None = None, out_spec: StreamSpec | None = None,
                          **sim_kw) -> Transfer:
     """Hook streaming the frames through the node's generated RTL in Verilator (hls.sparse_mvau.rtlsim)."""
-    from sbnn.hls.sparse_mvau.rtlsim import pack_inputs, simulate
-
     d_in, d_out, _ = node_io(cfg)
     in_spec, out_spec = in_spec or d_in, out_spec or d_out
 
@@ -108,14 +112,9 @@ def stitched_rtlsim_transfer(design, in_spec: StreamSpec | None = None, out_spec
                              **sim_kw) -> Transfer:
     """Hook over :func:`sbnn.hls.stitched_rtlsim.simulate_stitched` for a stitched design.
 
-    The driver's packed input words are checked against the stitcher's own
-    packing of the same values (FINN convention on both sides) before simulating.
+    The driver's packed input words are checked against the testbench's own
+    packing of the same values (:func:`sbnn.hls.streams.pack_stream`) before simulating.
     """
-    from sbnn.hls.stitch import pack_stream
-    from sbnn.hls.stitched_rtlsim import simulate_stitched
-
-    from .vivado import io_from_stitched
-
     io = io_from_stitched(design)
     in_spec, out_spec = in_spec or io["input"], out_spec or io["output"]
 

@@ -1,72 +1,113 @@
-"""``sbnn compile``: QONNX model -> FINN dataflow graph of SparseXnorMVAU nodes.
+"""``sbnn compile``: QONNX model -> FINN dataflow graph of sbnn's hardware kernels.
 
-Every step saves its model as ``BUILD/step_XX_<name>.onnx``. The sequence:
+The compile is a list of named steps (FINN's builder is the model): ``STEPS``
+maps a name to a function ``step(model, ctx) -> model``; ``ctx.cfg`` is the
+run's one :class:`sbnn.flow.config.CompileConfig`. :data:`DEFAULT_STEPS` is the
+sequence; every step saves its result as ``BUILD/step_XX_<name>.onnx``:
 
- 1. qonnx cleanup;
- 2. :class:`ConvertBinaryDomainQuant` (our {alpha, beta} weight Quant -> integer Quant);
- 3. FINN ConvertQONNXtoFINN; 4. input pre-processing (integer pixels, if the
-    export recorded the pixel scale); 5. FINN tidy-up; 6. FINN streamlining
-    (step_streamline's sequence without FINN's own XNOR conversion) + TopK;
- 7. supported-layer check; 8. :class:`InferSparseXnorMVAU`;
- 9. to-HW (FINN Thresholding / LabelSelect / MVAU for the rest);
-10. dataflow partition (the parent model is saved too); 11. SpecializeLayers;
-12. folding (JSON file or target fps); 13. FINN bit-width minimization;
-14. InsertDWC + InsertFIFO (+ SpecializeLayers); then the per-layer table and
-    ``compile_report.json`` (written last: its presence marks a complete build).
+ 1. ``qonnx_cleanup``; 2. ``binary_domain_quant`` (our {alpha, beta} weight Quant ->
+    integer Quant); 3. ``qonnx_to_finn`` (FINN ConvertQONNXtoFINN);
+ 4. ``tidy_up`` (integer pixel input, if the export recorded the pixel scale; FINN tidy-up);
+ 5. ``streamline`` (step_streamline's sequence without FINN's own XNOR conversion, + TopK;
+    then the supported-layer check);
+ 6. ``infer_kernels`` (the kernels' rewrites, :func:`sbnn.hls.ops.infer_transforms`);
+ 7. ``convert_to_hw`` (FINN Thresholding / LabelSelect for the rest; partitionability check);
+ 8. ``dataflow_parent`` and 9. ``dataflow_partition`` (FINN CreateDataflowPartition);
+10. ``specialize_layers``; 11. ``folding`` (JSON file or target fps);
+12. ``minimize_bit_width``; 13. ``dwc_fifo`` (InsertDWC + InsertFIFO + SpecializeLayers).
+
+Then ``hw_graph.onnx``, ``parent.onnx`` and ``compile_report.json`` (written last:
+its presence marks a complete compile). The report stores absolute paths and the
+model's data set, read from the QONNX metadata that ``sbnn export`` writes
+(``sbnn.dataset``; None for a model from elsewhere).
+
+The build directory is sbnn's own (:mod:`sbnn.workdir`): a new or empty one is
+claimed, one written by an earlier compile loses only what that compile listed,
+anything else is refused; one compile at a time holds its lock.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import finn.transformation.streamline.absorb as absorb
 import numpy as np
+from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
+from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+from finn.transformation.streamline import Streamline
+from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+from finn.util.fpgadataflow import is_fpgadataflow_node
+from onnx import helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.general import (GiveReadableTensorNames, GiveUniqueNodeNames, RemoveStaticGraphInputs,
+                                          RemoveUnusedTensors)
+from qonnx.transformation.infer_data_layouts import InferDataLayouts
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.insert_topk import InsertTopK
+from qonnx.util.cleanup import cleanup_model
 
+from sbnn import workdir
 from sbnn.errors import UserError
+from sbnn.finn_env import ensure_finn_env
+from sbnn.flow.config import CompileConfig, load_folding
+from sbnn.hls import ops
 
-DEFAULT_FPGA_PART = "xc7z020clg400-1"
+from .folding import SetSparseFolding, apply_folding, fps_to_cycles
+from .passes import ConvertBinaryDomainQuant
+from .report import format_table, layer_table
+
 REPORT = "compile_report.json"
+HW_GRAPH = "hw_graph.onnx"
+PARENT = "parent.onnx"
+KIND = "compile"                         # the workdir kind of a compile's build directory
+# QONNX metadata written by `sbnn export` and carried into the compile report
+META_DATASET = "sbnn.dataset"
+META_INPUT_MAX = "sbnn.input_max_value"
 # Op types allowed in a streamlined graph (before our conversion): everything else is unsupported.
 STREAMLINED_OK = {"MatMul", "MultiThreshold", "Mul", "Add", "TopK", "Flatten", "Reshape", "Transpose", "Identity"}
 # Non-HW nodes allowed outside the dataflow partition (at the start / end of the graph).
 HOST_OK = {"Flatten", "Reshape", "Mul", "Add", "TopK", "Transpose", "Identity"}
 
+@dataclass
+class StepContext:
+    """What a step gets besides the model: the config, the build directory, and what earlier steps found."""
 
-def ensure_finn_env(build_dir: Path) -> None:
-    if not os.environ.get("FINN_BUILD_DIR"):
-        d = Path(build_dir) / "finn_tmp"
-        d.mkdir(parents=True, exist_ok=True)
-        os.environ["FINN_BUILD_DIR"] = str(d)
-
-
-class Steps:
-    """Saves each intermediate model as step_XX_name.onnx and records timings."""
-
-    def __init__(self, build_dir: Path):
-        self.dir = Path(build_dir)
-        self.n = 0
-        self.log: list[dict] = []
-        self.t0 = time.perf_counter()
-
-    def save(self, model, name: str):
-        self.n += 1
-        path = self.dir / f"step_{self.n:02d}_{name}.onnx"
-        model.save(str(path))
-        now = time.perf_counter()
-        self.log.append({"step": self.n, "name": name, "file": path.name, "t_s": round(now - self.t0, 3)})
-        return model
+    cfg: CompileConfig
+    build_dir: Path
+    input_max_value: int | None = None   # pixel scale of the integer input (tidy_up)
+    parent: ModelWrapper | None = None   # the graph around the dataflow partition (dataflow_parent)
+    target_cycles: int | None = None     # cycles per frame that --target-fps asks for (folding)
+    extra: dict = field(default_factory=dict)
 
 
+STEPS: dict = {}
+
+
+def step(name: str):
+    """Register ``fn(model, ctx) -> model`` as the compile step ``name``."""
+    def deco(fn):
+        STEPS[name] = fn
+        return fn
+    return deco
+
+
+# ---- graph helpers -------------------------------------------------------------------
 def _tidy(model):
-    from qonnx.transformation.fold_constants import FoldConstants
-    from qonnx.transformation.general import (GiveReadableTensorNames, GiveUniqueNodeNames,
-                                              RemoveStaticGraphInputs)
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-
     model = model.transform(InferShapes())
     model = model.transform(FoldConstants())
     model = model.transform(GiveUniqueNodeNames())
@@ -75,12 +116,16 @@ def _tidy(model):
     return model.transform(RemoveStaticGraphInputs())
 
 
+def _tidy_names(model):
+    model = model.transform(GiveUniqueNodeNames())
+    model = model.transform(GiveReadableTensorNames())
+    model = model.transform(InferShapes())
+    return model.transform(InferDataTypes())
+
+
 def _add_pixel_preprocessing(model):
     """Integer pixels in: prepend Mul(1/max_value) and mark the input UINTn (FINN's end2end ToTensor step)."""
-    from onnx import helper
-    from qonnx.core.datatype import DataType
-
-    mv = model.get_metadata_prop("sbnn.input_max_value")
+    mv = model.get_metadata_prop(META_INPUT_MAX)
     if not mv:
         return model, None
     max_value = int(float(mv))
@@ -98,23 +143,6 @@ def _add_pixel_preprocessing(model):
     return model, max_value
 
 
-def _streamline(model):
-    import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.streamline import Streamline
-    from qonnx.transformation.general import RemoveUnusedTensors
-    from qonnx.transformation.infer_data_layouts import InferDataLayouts
-    from qonnx.transformation.insert_topk import InsertTopK
-
-    model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
-    model = model.transform(Streamline())
-    # FINN's step_streamline runs ConvertBipolarMatMulToXnorPopcount here; InferSparseXnorMVAU replaces it.
-    model = model.transform(Streamline())
-    model = model.transform(InsertTopK(k=1))
-    model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
-    model = model.transform(InferDataLayouts())
-    return model.transform(RemoveUnusedTensors())
-
-
 def check_supported(model) -> None:
     """One line naming the first node FINN + sbnn cannot map."""
     for n in model.graph.node:
@@ -123,31 +151,9 @@ def check_supported(model) -> None:
                             "sbnn compiles binary FC layers, sign activations, batch norm and scalar scaling")
 
 
-def _to_hw(model):
-    from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
-    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    model = model.transform(InferThresholdingLayer())
-    topk = model.get_nodes_by_op_type("TopK")
-    if topk:
-        prod = model.find_producer(topk[0].input[0])
-        if prod is not None and prod.op_type == "SparseXnorMVAU":
-            model = model.transform(InferLabelSelectLayer())
-    model = model.transform(InferShapes())
-    return model.transform(InferDataTypes())
-
-
-def _is_hw(node) -> bool:
-    from finn.util.fpgadataflow import is_fpgadataflow_node
-
-    return is_fpgadataflow_node(node)
-
-
 def check_partitionable(model) -> None:
     """Non-HW nodes may only sit before or after the HW section."""
-    kinds = ["hw" if _is_hw(n) else "host" for n in model.graph.node]
+    kinds = ["hw" if is_fpgadataflow_node(n) else "host" for n in model.graph.node]
     if "hw" not in kinds:
         raise UserError("no layer could be mapped to hardware; is this a binary network exported by `sbnn export`?")
     first, last = kinds.index("hw"), len(kinds) - 1 - kinds[::-1].index("hw")
@@ -161,12 +167,97 @@ def check_partitionable(model) -> None:
                             "implementation in sbnn")
 
 
-def _minimize_bit_width(model):
-    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
-    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
-    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
-    from qonnx.transformation.infer_datatypes import InferDataTypes
+# ---- the steps -----------------------------------------------------------------------
+@step("qonnx_cleanup")
+def step_qonnx_cleanup(model, ctx):
+    return cleanup_model(model)
 
+
+@step("binary_domain_quant")
+def step_binary_domain_quant(model, ctx):
+    return model.transform(ConvertBinaryDomainQuant())
+
+
+@step("qonnx_to_finn")
+def step_qonnx_to_finn(model, ctx):
+    return model.transform(ConvertQONNXtoFINN())
+
+
+@step("tidy_up")
+def step_tidy_up(model, ctx):
+    model, ctx.input_max_value = _add_pixel_preprocessing(model)
+    return _tidy(model)
+
+
+@step("streamline")
+def step_streamline(model, ctx):
+    model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
+    model = model.transform(Streamline())
+    # FINN's step_streamline runs ConvertBipolarMatMulToXnorPopcount here; our kernels' rewrites replace it.
+    model = model.transform(Streamline())
+    model = model.transform(InsertTopK(k=1))
+    model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
+    model = model.transform(InferDataLayouts())
+    model = model.transform(RemoveUnusedTensors())
+    check_supported(model)
+    return model
+
+
+@step("infer_kernels")
+def step_infer_kernels(model, ctx):
+    for t in ops.infer_transforms(ctx.cfg.weight_mode):
+        model = model.transform(t)
+    return model
+
+
+@step("convert_to_hw")
+def step_convert_to_hw(model, ctx):
+    model = model.transform(InferThresholdingLayer())
+    topk = model.get_nodes_by_op_type("TopK")
+    if topk:
+        prod = model.find_producer(topk[0].input[0])
+        if prod is not None and ops.is_sbnn_kernel_node(prod):
+            model = model.transform(InferLabelSelectLayer())
+    model = model.transform(InferShapes())
+    model = model.transform(InferDataTypes())
+    check_partitionable(model)
+    return model
+
+
+@step("dataflow_parent")
+def step_dataflow_parent(model, ctx):
+    model = _tidy_names(model)
+    ctx.parent = model.transform(CreateDataflowPartition(partition_model_dir=str(ctx.build_dir / "partitions")))
+    return ctx.parent
+
+
+def _sdp(parent):
+    return parent.get_nodes_by_op_type("StreamingDataflowPartition")[0]
+
+
+@step("dataflow_partition")
+def step_dataflow_partition(model, ctx):
+    return ModelWrapper(getCustomOp(_sdp(ctx.parent)).get_nodeattr("model"))
+
+
+@step("specialize_layers")
+def step_specialize_layers(model, ctx):
+    return model.transform(SpecializeLayers(ctx.cfg.fpga_part))
+
+
+@step("folding")
+def step_folding(model, ctx):
+    cfg = ctx.cfg
+    if cfg.folding_config_file is not None:
+        return apply_folding(model, load_folding(cfg.folding_config_file), weight_mode_default=cfg.weight_mode)
+    if cfg.target_fps is not None:
+        ctx.target_cycles = fps_to_cycles(cfg.target_fps, cfg.fclk_mhz)
+        return model.transform(SetSparseFolding(ctx.target_cycles))
+    return model
+
+
+@step("minimize_bit_width")
+def step_minimize_bit_width(model, ctx):
     # FINN builder's _minimize_bit_width sequence (weights, accumulators, thresholds, weights again)
     model = model.transform(MinimizeWeightBitWidth())
     model = model.transform(MinimizeAccumulatorWidth())
@@ -177,132 +268,108 @@ def _minimize_bit_width(model):
     return model.transform(InferDataTypes())
 
 
-def compile_model(model_path: str | Path, build_dir: str | Path, *, folding: str | Path | None = None,
-                  target_fps: float | None = None, fclk_mhz: float = 100.0, weight_mode: str = "baked",
-                  fpga_part: str = DEFAULT_FPGA_PART, quiet: bool = False) -> dict:
-    """Run the whole compile; returns the report (also written to BUILD/compile_report.json)."""
-    model_path, build_dir = Path(model_path), Path(build_dir)
-    if not model_path.is_file():
-        raise UserError(f"model {model_path} not found; create it with `sbnn export CHECKPOINT --out {model_path}`")
-    if weight_mode not in ("baked", "memory"):
-        raise UserError(f"--weight-mode must be baked or memory, got '{weight_mode}'")
-    if folding is not None and target_fps is not None:
-        raise UserError("pass either --folding FILE or --target-fps, not both")
-    if target_fps is not None and (target_fps <= 0 or fclk_mhz <= 0):
-        raise UserError(f"--target-fps and --fclk-mhz must be positive, got {target_fps} and {fclk_mhz}")
-    folding_cfg = load_folding(folding) if folding is not None else None
-    src = Path(__file__).resolve().parents[1]
-    if build_dir.resolve().is_relative_to(src) and not build_dir.resolve().is_relative_to(src / "build") \
-            and not build_dir.resolve().is_relative_to(src / "runs"):
-        raise UserError(f"--build-dir {build_dir} is inside the source tree; use a directory under build/ or runs/ "
-                        "or outside the repository")
-    if build_dir.exists():
-        if any(build_dir.glob("step_*.onnx")) or (build_dir / REPORT).exists():
-            shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    ensure_finn_env(build_dir)
-    t_start = time.perf_counter()
-
-    import onnx
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
-
-    import sbnn.export.sparse_xnor_mvau  # noqa: F401  (registers the custom op)
-    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
-
-    from .passes import ConvertBinaryDomainQuant, InferSparseXnorMVAU
-
-    try:
-        model = ModelWrapper(str(model_path))
-    except (onnx.onnx_cpp2py_export.checker.ValidationError, Exception) as exc:  # noqa: BLE001
-        raise UserError(f"{model_path} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    steps = Steps(build_dir)
-    model = steps.save(cleanup_model(model), "qonnx_cleanup")
-    model = steps.save(model.transform(ConvertBinaryDomainQuant()), "binary_domain_quant")
-    model = steps.save(model.transform(ConvertQONNXtoFINN()), "qonnx_to_finn")
-    model, max_value = _add_pixel_preprocessing(model)
-    model = steps.save(_tidy(model), "tidy_up")
-    model = steps.save(_streamline(model), "streamline")
-    check_supported(model)
-    model = steps.save(model.transform(InferSparseXnorMVAU(weight_mode)), "sparse_xnor_mvau")
-    model = steps.save(_to_hw(model), "convert_to_hw")
-    check_partitionable(model)
-    model = _tidy_names(model)
-
-    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
-    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
-    from qonnx.custom_op.registry import getCustomOp
-
-    parent = model.transform(CreateDataflowPartition(partition_model_dir=str(build_dir / "partitions")))
-    steps.save(parent, "dataflow_parent")
-    sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")[0]
-    model = ModelWrapper(getCustomOp(sdp).get_nodeattr("model"))
-    model = steps.save(model, "dataflow_partition")
-    model = steps.save(model.transform(SpecializeLayers(fpga_part)), "specialize_layers")
-
-    from .folding import SetSparseFolding, apply_folding, fps_to_cycles
-
-    target_cycles = None
-    if folding_cfg is not None:
-        model = apply_folding(model, folding_cfg, weight_mode_default=weight_mode)
-    elif target_fps is not None:
-        target_cycles = fps_to_cycles(target_fps, fclk_mhz)
-        model = model.transform(SetSparseFolding(target_cycles))
-    model = steps.save(model, "folding")
-    model = steps.save(_minimize_bit_width(model), "minimize_bit_width")
-
-    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
-    from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
-
+@step("dwc_fifo")
+def step_dwc_fifo(model, ctx):
     model = model.transform(InsertDWC())
     model = model.transform(InsertFIFO(create_shallow_fifos=True))
-    model = model.transform(SpecializeLayers(fpga_part))
-    model = _tidy_names(model)
-    model = steps.save(model, "dwc_fifo")
-    final = build_dir / "hw_graph.onnx"
+    model = model.transform(SpecializeLayers(ctx.cfg.fpga_part))
+    return _tidy_names(model)
+
+
+DEFAULT_STEPS = ("qonnx_cleanup", "binary_domain_quant", "qonnx_to_finn", "tidy_up", "streamline", "infer_kernels",
+                 "convert_to_hw", "dataflow_parent", "dataflow_partition", "specialize_layers", "folding",
+                 "minimize_bit_width", "dwc_fifo")
+
+
+def step_file(i: int, name: str) -> str:
+    return f"step_{i:02d}_{name}.onnx"
+
+
+def _artifacts(steps) -> list[str]:
+    """Every top-level name a compile may write (listed in the ownership marker before it is written)."""
+    names = [step_file(i, s) for i, s in enumerate(steps, 1)]
+    names += ["partitions", HW_GRAPH, PARENT, REPORT, REPORT + ".tmp"]
+    if not os.environ.get("FINN_BUILD_DIR"):
+        names.append("finn_tmp")   # ensure_finn_env puts FINN's scratch folder here
+    return names
+
+
+def _check_build_dir(build_dir: Path) -> None:
+    src = Path(__file__).resolve().parents[1]
+    b = build_dir.resolve()
+    if b.is_relative_to(src) and not b.is_relative_to(src / "build") and not b.is_relative_to(src / "runs"):
+        raise UserError(f"--build-dir {build_dir} is inside the source tree; use a directory under build/ or runs/ "
+                        "or outside the repository")
+
+
+def _load_model(model_path: Path) -> ModelWrapper:
+    if not model_path.is_file():
+        raise UserError(f"model {model_path} not found; create it with `sbnn export CHECKPOINT --out {model_path}`")
+    try:
+        return ModelWrapper(str(model_path))
+    except Exception as exc:  # noqa: BLE001  (onnx raises several types for a file that is not a model)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{model_path} is not a readable ONNX model ({first})") from None
+
+
+def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileConfig | None = None, *,
+                  steps=DEFAULT_STEPS, quiet: bool = True, **options) -> dict:
+    """Run the compile's steps on ``model_path`` into ``build_dir``; returns the report (also in
+    ``BUILD/compile_report.json``).
+
+    ``cfg`` is the run's :class:`CompileConfig`; without it the keyword options
+    (``folding``, ``target_fps``, ``fclk_mhz``, ``weight_mode``, ``fpga_part``) make one.
+    ``quiet`` is accepted for older callers; the compile prints nothing.
+    """
+    if cfg is None:
+        cfg = CompileConfig.from_options(**options)
+    elif options:
+        raise TypeError(f"compile_model: pass either cfg or keyword options, not both ({', '.join(options)})")
+    cfg = cfg.resolved()
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise UserError(f"unknown compile step '{unknown[0]}'; known steps: {', '.join(STEPS)}")
+    model_path, build_dir = Path(model_path).resolve(), Path(build_dir)
+    _check_build_dir(build_dir)
+    model = _load_model(model_path)   # a model that cannot be read removes nothing
+    with workdir.locked_claim(build_dir, KIND, what="compile build directory"):
+        build_dir = build_dir.resolve()
+        workdir.clear(build_dir, KIND, inputs=[model_path, cfg.folding_config_file], what="compile build directory")
+        with workdir.Writing(build_dir, KIND, declared=_artifacts(steps), what="compile build directory"):
+            return _run_steps(model, model_path, build_dir, cfg, steps)
+
+
+def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, steps) -> dict:
+    ensure_finn_env(build_dir)
+    t_start = time.perf_counter()
+    ctx = StepContext(cfg, build_dir)
+    dataset = model.get_metadata_prop(META_DATASET) or None
+    log = []
+    for i, name in enumerate(steps, 1):
+        model = STEPS[name](model, ctx)
+        path = build_dir / step_file(i, name)
+        model.save(str(path))
+        log.append({"step": i, "name": name, "file": path.name, "t_s": round(time.perf_counter() - t_start, 3)})
+    final = build_dir / HW_GRAPH
     model.save(str(final))
-    # the parent model now points at the final child graph
-    getCustomOp(sdp).set_nodeattr("model", str(final.resolve()))
-    parent.save(str(build_dir / "parent.onnx"))
+    if ctx.parent is not None:
+        # the parent model now points at the final child graph
+        getCustomOp(_sdp(ctx.parent)).set_nodeattr("model", str(final))
+        ctx.parent.save(str(build_dir / PARENT))
 
-    from .report import layer_table, format_table
-
-    rows = layer_table(model)
+    rows = layer_table(model, cfg.fpga_part)
+    max_cycles = max((r["cycles"] for r in rows), default=0)
     report = {
-        "model": str(model_path), "build_dir": str(build_dir), "hw_graph": final.name, "parent_graph": "parent.onnx",
-        "fpga_part": fpga_part, "weight_mode": weight_mode, "input_max_value": max_value,
-        "folding": str(folding) if folding else None, "target_fps": target_fps, "fclk_mhz": fclk_mhz,
-        "target_cycles_per_frame": target_cycles, "layers": rows,
-        "max_cycles_per_frame": max((r["cycles"] for r in rows), default=0),
-        "steps": steps.log, "compile_wall_s": round(time.perf_counter() - t_start, 3),
+        "model": str(model_path), "build_dir": str(build_dir), "hw_graph": final.name,
+        "parent_graph": PARENT if ctx.parent is not None else None,
+        "dataset": dataset, "fpga_part": cfg.fpga_part, "weight_mode": cfg.weight_mode,
+        "input_max_value": ctx.input_max_value, "folding": cfg.folding_config_file, "target_fps": cfg.target_fps,
+        "fclk_mhz": cfg.fclk_mhz, "target_cycles_per_frame": ctx.target_cycles, "layers": rows,
+        "max_cycles_per_frame": max_cycles, "steps": log, "compile_wall_s": round(time.perf_counter() - t_start, 3),
+        "est_fps": cfg.fclk_mhz * 1e6 / max_cycles if max_cycles else None,
+        "table": format_table(rows),
     }
-    report["est_fps"] = fclk_mhz * 1e6 / report["max_cycles_per_frame"] if report["max_cycles_per_frame"] else None
-    report["table"] = format_table(rows)
     tmp = build_dir / (REPORT + ".tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, build_dir / REPORT)
     return report
-
-
-def _tidy_names(model):
-    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    model = model.transform(GiveUniqueNodeNames())
-    model = model.transform(GiveReadableTensorNames())
-    model = model.transform(InferShapes())
-    return model.transform(InferDataTypes())
-
-
-def load_folding(path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"folding file {p} not found; write a JSON object {{node name: {{\"PE\": .., \"SIMD\": ..}}}}")
-    try:
-        cfg = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"folding file {p} is not valid JSON ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise UserError(f"folding file {p} must hold a JSON object mapping node names to settings")
-    return cfg

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from sbnn.errors import UserError
+from sbnn.training.closed_form import expand_to
 from sbnn.training.sparsity import binary_layers
 from sbnn.training.weight_quant import BinaryDomainQuant
 
@@ -62,15 +63,11 @@ class FrozenBinaryQuant(BinaryDomainQuant):
         self.bit_width_value = torch.tensor(2.0)
 
     def levels(self, w):
-        from sbnn.training.closed_form import expand_to
-
         mid = expand_to(self.alpha + self.scale / 2, w)
         b = (w > mid).to(w.dtype)
         return b, self.alpha, self.alpha + self.scale
 
     def forward(self, w):
-        from sbnn.training.closed_form import expand_to
-
         b, alpha, _ = self.levels(w)
         scale = expand_to(self.scale, w)
         q = expand_to(alpha, w) + scale * b

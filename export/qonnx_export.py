@@ -6,25 +6,30 @@ executed by qonnx's ``execute_onnx`` (see freeze.py for why it is exact).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from brevitas.export import export_qonnx
+from onnx import numpy_helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.cleanup import cleanup_model
 
 from sbnn.errors import UserError
+from sbnn.training.checkpoint import model_from_checkpoint
+from sbnn.training.datasets import load_dataset
+from sbnn.training.trainer import evaluate as eval_acc
 
 from .freeze import DEFAULT_FRAC_BITS, freeze_model
 
 
 def load_frozen(checkpoint: str | Path, frac_bits: int = DEFAULT_FRAC_BITS):
     """(frozen model, unfrozen model, config, checkpoint dict, freeze infos)."""
-    import copy
-
-    from sbnn.training.checkpoint import model_from_checkpoint
-
     model, cfg, ckpt = model_from_checkpoint(checkpoint)
     original = copy.deepcopy(model)
     infos = freeze_model(model, frac_bits)
@@ -35,9 +40,6 @@ def load_frozen(checkpoint: str | Path, frac_bits: int = DEFAULT_FRAC_BITS):
 def _set_weight_quant_bitwidth_to_one(path: Path) -> int:
     """Brevitas exports our frozen weight quantizer with bit width 2 (it refuses a 1-bit zero point);
     the values are 0/1, so bit width 1 is exact. Returns the number of Quant nodes rewritten."""
-    import onnx
-    from onnx import numpy_helper
-
     model = onnx.load(str(path))
     inits = {t.name: t for t in model.graph.initializer}
     n = 0
@@ -68,11 +70,14 @@ def _set_weight_quant_bitwidth_to_one(path: Path) -> int:
 INPUT_MAX_VALUE = {"digits": 16}  # pixel value that maps to 1.0 (datasets.py); 255 for the others
 
 
-def export_frozen(model: torch.nn.Module, in_shape, out_path: str | Path, input_max_value: int | None = None) -> Path:
-    """Brevitas export_qonnx of an already frozen model, then the 1-bit fix-up and onnx.checker."""
-    import onnx
-    from brevitas.export import export_qonnx
+def export_frozen(model: torch.nn.Module, in_shape, out_path: str | Path, input_max_value: int | None = None,
+                  dataset: str | None = None) -> Path:
+    """Brevitas export_qonnx of an already frozen model, then the 1-bit fix-up and onnx.checker.
 
+    The QONNX model's metadata records what later stages need to know about its input:
+    ``sbnn.input_max_value`` (the pixel value that maps to 1.0) and ``sbnn.dataset`` (the data
+    set it was trained on, whose test images `sbnn sim` and `sbnn build` feed it).
+    """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.zeros(1, *in_shape)
@@ -81,13 +86,12 @@ def export_frozen(model: torch.nn.Module, in_shape, out_path: str | Path, input_
         warnings.simplefilter("ignore")
         export_qonnx(model, x, export_path=str(tmp), dynamo=False)
     _set_weight_quant_bitwidth_to_one(tmp)
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
-
     clean = cleanup_model(ModelWrapper(str(tmp)))
     if input_max_value:
         # lets `sbnn compile` feed the hardware integer pixels (x = pixel / max_value)
         clean.set_metadata_prop("sbnn.input_max_value", str(int(input_max_value)))
+    if dataset:
+        clean.set_metadata_prop("sbnn.dataset", str(dataset))
     clean.save(str(tmp))
     onnx.checker.check_model(onnx.load(str(tmp)))
     os.replace(tmp, out_path)
@@ -103,7 +107,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, fra
     if out.suffix != ".onnx":
         raise UserError(f"--out must end in .onnx, got {out}")
     in_shape = tuple(ckpt["data"]["in_shape"])
-    export_frozen(model, in_shape, out, INPUT_MAX_VALUE.get(ckpt["data"]["dataset"], 255))
+    dataset = ckpt["data"]["dataset"]
+    export_frozen(model, in_shape, out, INPUT_MAX_VALUE.get(dataset, 255), dataset=dataset)
     report = {
         "checkpoint": str(checkpoint),
         "model": str(out),
@@ -116,9 +121,6 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, fra
                     "thresholds_moved": i.moved} for i in infos],
     }
     if evaluate:
-        from sbnn.training.datasets import load_dataset
-        from sbnn.training.trainer import evaluate as eval_acc
-
         _, test_set, _ = load_dataset(ckpt["data"]["dataset"], data_dir)
         x, y = test_set.tensors
         report["accuracy_before_freeze"] = eval_acc(original, x, y)

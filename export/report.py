@@ -1,50 +1,38 @@
-"""Per-layer table of a compiled graph: MW, MH, PE, SIMD, sparsity, estimated cycles and LUTs."""
+"""Per-layer table of a compiled graph: shape, folding, sparsity, estimated cycles and resources.
+
+The columns come from each node's kernel (``sbnn.hls.ops``): ``Kernel.layer_row``
+for shape and folding, ``Kernel.cycles`` and ``Kernel.cost_model`` for the
+estimates. ``lut_trusted`` says whether the LUT model is close enough to
+synthesis for the early fit check.
+"""
 
 from __future__ import annotations
 
+from finn.util.fpgadataflow import is_fpgadataflow_node
 from qonnx.custom_op.registry import getCustomOp
 
-from .compile import DEFAULT_FPGA_PART
-
-SKIP = ("StreamingFIFO", "StreamingDataWidthConverter")
+from sbnn.hls import ops
 
 
-def layer_table(model, fpga_part: str = DEFAULT_FPGA_PART) -> list[dict]:
-    from finn.util.fpgadataflow import is_fpgadataflow_node
-
+def layer_table(model, fpga_part: str) -> list[dict]:
     rows = []
     for node in model.graph.node:
-        if not is_fpgadataflow_node(node) or node.op_type.startswith(SKIP):
+        if not is_fpgadataflow_node(node):
+            continue
+        kernel = ops.kernel_for(node)
+        if kernel is not None and not kernel.in_layer_table:
             continue
         inst = getCustomOp(node)
         row = {"name": node.name, "op": node.op_type}
-        if node.op_type == "SparseXnorMVAU":
-            mask = inst.get_mask()
-            row.update(MW=inst.get_nodeattr("MW"), MH=inst.get_nodeattr("MH"), PE=inst.get_nodeattr("PE"),
-                       SIMD=inst.get_nodeattr("SIMD"), sparsity=round(inst.sparsity(), 4),
-                       nnz=int(mask.sum()), alpha_shift=inst.get_nodeattr("alpha_shift"),
-                       noActivation=inst.get_nodeattr("noActivation"),
-                       weight_mode=inst.get_nodeattr("weight_mode"))
+        if kernel is None:   # a FINN layer without a kernel: the stitcher will name it; the table still shows it
+            row.update(MW=None, MH=None, PE=None, SIMD=None, sparsity=None)
+            row["cycles"] = int(inst.get_exp_cycles())
+            row["lut"], row["lut_trusted"] = None, False
         else:
-            for a in ("MW", "MH", "PE", "SIMD"):
-                try:
-                    row[a] = inst.get_nodeattr(a)
-                except AttributeError:
-                    row[a] = None
-            if row["MW"] is None:
-                try:
-                    row["MW"] = row["MH"] = int(inst.get_nodeattr("NumChannels"))
-                except AttributeError:
-                    try:
-                        row["MW"], row["MH"] = int(inst.get_nodeattr("Labels")), int(inst.get_nodeattr("K"))
-                    except AttributeError:
-                        pass
-            row["sparsity"] = None
-        row["cycles"] = int(inst.get_exp_cycles())
-        try:
-            row["lut"] = int(inst.lut_estimation(fpga_part))
-        except Exception:  # noqa: BLE001 - some FINN RTL ops have no LUT model
-            row["lut"] = None
+            row.update(kernel.layer_row(inst))
+            row["cycles"] = kernel.cycles(inst)
+            cost = kernel.cost_model(inst, fpga_part)
+            row["lut"], row["lut_trusted"] = cost["LUT"], bool(cost["trusted"])
         rows.append(row)
     return rows
 

@@ -4,15 +4,15 @@
 * QONNX: the exported model, executed by qonnx in batches (``ChangeBatchSize``).
 * HW graph: the compiled parent graph with its dataflow partition, executed by
   FINN's ``execute_onnx`` in Python mode. FINN's specialized layers
-  (``Thresholding_rtl``, ``LabelSelect_hls``, FIFOs) only execute in cppsim /
-  rtlsim, so they run as their generic HW layer (same attributes, FINN's Python
-  reference); SparseXnorMVAU runs its bit-true reference (``execute_node``).
+  only execute in cppsim / rtlsim, so each node's kernel rewrites it into a
+  Python-executable op (``Kernel.python_view``: FINN's generic layer); our ops
+  run their bit-true reference (``execute_node``).
 
 Predictions are compared image by image. Integer-valued layers are compared
-too: each SparseXnorMVAU's output against the corresponding tensor of the
-streamlined float graph (thresholded layers: the bipolar MultiThreshold output
-as bits; the classifier: the integer MatMul output, related by the node's
-exact affine map ``y = (d/2**k) out``).
+too: each kernel node that has a counterpart in the streamlined float graph
+(``Kernel.streamlined_counterpart``) against that tensor, e.g. the sparse
+MVAU's bits against the bipolar MultiThreshold output, or its integer output
+times its exact scale against the float MatMul output.
 """
 
 from __future__ import annotations
@@ -24,22 +24,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from finn.core.onnx_exec import execute_onnx as finn_execute_onnx
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx as qonnx_execute_onnx
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.change_batchsize import ChangeBatchSize
+from qonnx.transformation.infer_shapes import InferShapes
+
+from sbnn.export.freeze import DEFAULT_FRAC_BITS
+from sbnn.export.qonnx_export import load_frozen
+from sbnn.hls import ops
+from sbnn.training.datasets import load_dataset
+
+# Nodes of FINN's specialized domains without a kernel still run as their generic layer.
+FINN_SPECIALIZED_DOMAINS = ("finn.custom_op.fpgadataflow.rtl", "finn.custom_op.fpgadataflow.hls")
+INFER_STEP = "infer_kernels"   # the compile step after which our ops exist (step_XX_infer_kernels.onnx)
 
 
 def python_exec_view(model):
-    """A copy of a HW graph whose specialized FINN layers run as their generic (Python-executable) layer."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
+    """A copy of a HW graph in which every node runs in Python (each kernel's ``python_view``)."""
     view = ModelWrapper(model.model.__deepcopy__())
     for node in view.graph.node:
-        if node.op_type == "SparseXnorMVAU":
-            continue
-        if node.op_type.startswith("StreamingDataWidthConverter"):
-            # a width converter passes values through unchanged; FINN's Python version only takes batch 1
-            node.op_type, node.domain = "Identity", ""
-            del node.attribute[:]
-            continue
-        if node.domain in ("finn.custom_op.fpgadataflow.rtl", "finn.custom_op.fpgadataflow.hls"):
+        kernel = ops.kernel_for(node)
+        if kernel is not None:
+            kernel.python_view(node)
+        elif node.domain in FINN_SPECIALIZED_DOMAINS:
             for suffix in ("_rtl", "_hls"):
                 if node.op_type.endswith(suffix):
                     node.op_type = node.op_type[: -len(suffix)]
@@ -63,10 +72,6 @@ class HWGraphRunner:
     """Executes a compiled build (parent.onnx + hw_graph.onnx) in FINN's Python mode, in batches."""
 
     def __init__(self, build_dir: str | Path, batch: int = 500):
-        import sbnn.export.sparse_xnor_mvau  # noqa: F401
-        from qonnx.core.modelwrapper import ModelWrapper
-        from qonnx.custom_op.registry import getCustomOp
-
         self.build_dir = Path(build_dir)
         self.tmp = tempfile.TemporaryDirectory(prefix="sbnn_verify_")
         parent = ModelWrapper(str(self.build_dir / "parent.onnx"))
@@ -79,9 +84,6 @@ class HWGraphRunner:
         self._shapes: dict[int, tuple] = {}
 
     def _models_for(self, n: int):
-        from qonnx.core.modelwrapper import ModelWrapper
-        from qonnx.custom_op.registry import getCustomOp
-
         if n in self._shapes:
             return self._shapes[n]
         child = ModelWrapper(self.child.model.__deepcopy__())
@@ -95,24 +97,35 @@ class HWGraphRunner:
         self._shapes[n] = (parent, child)
         return parent, child
 
+    def partition_io(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(partition inputs, partition outputs), each (N, elements), for graph inputs ``x``: what the
+        dataflow partition (the hardware) receives and must return."""
+        ins, outs = [], []
+        for i in range(0, x.shape[0], self.batch):
+            xb = x[i:i + self.batch]
+            parent, _ = self._models_for(xb.shape[0])
+            sdp = [n for n in parent.graph.node if n.name == self.sdp_name][0]
+            ctx = finn_execute_onnx(parent, {parent.graph.input[0].name: xb}, return_full_exec_context=True)
+            ins.append(np.asarray(ctx[sdp.input[0]]).reshape(xb.shape[0], -1))
+            outs.append(np.asarray(ctx[sdp.output[0]]).reshape(xb.shape[0], -1))
+        return np.concatenate(ins), np.concatenate(outs)
+
     def run(self, x: np.ndarray, full_context: bool = False):
         """Graph outputs for inputs ``x`` (N, ...); with full_context also the child graph's tensors."""
-        from finn.core.onnx_exec import execute_onnx
-
         outs, ctxs = [], []
         for i in range(0, x.shape[0], self.batch):
             xb = x[i:i + self.batch]
             parent, child = self._models_for(xb.shape[0])
             if full_context:
                 # run the parent up to the partition input, then the child with its full context
-                pctx = execute_onnx(parent, {parent.graph.input[0].name: xb}, return_full_exec_context=True)
+                pctx = finn_execute_onnx(parent, {parent.graph.input[0].name: xb}, return_full_exec_context=True)
                 sdp = [n for n in parent.graph.node if n.name == self.sdp_name][0]
-                cctx = execute_onnx(child, {child.graph.input[0].name: pctx[sdp.input[0]]},
+                cctx = finn_execute_onnx(child, {child.graph.input[0].name: pctx[sdp.input[0]]},
                                     return_full_exec_context=True)
                 ctxs.append(cctx)
                 outs.append(pctx[parent.graph.output[0].name])
             else:
-                out = execute_onnx(parent, {parent.graph.input[0].name: xb})
+                out = finn_execute_onnx(parent, {parent.graph.input[0].name: xb})
                 outs.append(out[parent.graph.output[0].name])
         y = np.concatenate(outs, axis=0)
         if full_context:
@@ -125,11 +138,6 @@ class HWGraphRunner:
 
 
 def qonnx_logits(qonnx_path: str | Path, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.transformation.change_batchsize import ChangeBatchSize
-    from qonnx.transformation.infer_shapes import InferShapes
-
     base = ModelWrapper(str(qonnx_path))
     cache = {}
     outs = []
@@ -139,7 +147,7 @@ def qonnx_logits(qonnx_path: str | Path, x: np.ndarray, batch: int = 1000) -> np
         if n not in cache:
             cache[n] = base.transform(ChangeBatchSize(n)).transform(InferShapes())
         m = cache[n]
-        outs.append(execute_onnx(m, {m.graph.input[0].name: xb})[m.graph.output[0].name])
+        outs.append(qonnx_execute_onnx(m, {m.graph.input[0].name: xb})[m.graph.output[0].name])
     return np.concatenate(outs, axis=0)
 
 
@@ -150,37 +158,25 @@ def torch_logits(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
 
 
 def layer_outputs_check(build_dir: Path, x_hw: np.ndarray, batch: int = 500) -> list[dict]:
-    """Compare each SparseXnorMVAU output with the streamlined float graph (same build), image by image."""
-    import sbnn.export.sparse_xnor_mvau  # noqa: F401
-    from finn.core.onnx_exec import execute_onnx
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
+    """Compare each kernel node's output with its counterpart in the streamlined float graph, image by image."""
     build_dir = Path(build_dir)
     streamlined = ModelWrapper(str(next(build_dir.glob("step_*_streamline.onnx"))))
-    converted = ModelWrapper(str(next(build_dir.glob("step_*_sparse_xnor_mvau.onnx"))))
-    # map: SparseXnorMVAU output tensor -> the streamlined tensor with the same name (MT output or MatMul output)
-    pairs = []
+    converted = ModelWrapper(str(next(build_dir.glob(f"step_*_{INFER_STEP}.onnx"))))
+    pairs = []   # (node, our output tensor, streamlined tensor, factor or None, kind)
     for node in converted.graph.node:
-        if node.op_type != "SparseXnorMVAU":
-            continue
-        inst = getCustomOp(node)
-        out = node.output[0]
-        if inst.get_nodeattr("noActivation"):
-            cons = converted.find_consumers(out)
-            # InferSparseXnorMVAU's own Mul (d/2**k), named <MatMul>_scale, if it added one
-            ours_mul = bool(cons) and cons[0].op_type == "Mul" and cons[0].name.endswith("_scale")
-            y = cons[0].output[0] if ours_mul else out
-            fac = converted.get_initializer(cons[0].input[1]) if ours_mul else np.float32(1.0)
-            pairs.append((node.name, out, y, np.asarray(fac, dtype=np.float64), True))
-        else:
-            pairs.append((node.name, out, out, None, False))
+        kernel = ops.kernel_for(node)
+        match = kernel.streamlined_counterpart(converted, node) if kernel is not None else None
+        if match is not None:
+            y, fac, kind = match
+            pairs.append((node.name, node.output[0], y, fac, kind))
+
 
     def batched(m, names):
         res = {k: [] for k in names}
         for i in range(0, x_hw.shape[0], batch):
             xb = x_hw[i:i + batch]
             mm = set_batch(ModelWrapper(m.model.__deepcopy__()), xb.shape[0])
-            ctx = execute_onnx(mm, {mm.graph.input[0].name: xb}, return_full_exec_context=True)
+            ctx = finn_execute_onnx(mm, {mm.graph.input[0].name: xb}, return_full_exec_context=True)
             for k in names:
                 res[k].append(np.asarray(ctx[k]).reshape(xb.shape[0], -1))
         return {k: np.concatenate(v, axis=0) for k, v in res.items()}
@@ -188,18 +184,14 @@ def layer_outputs_check(build_dir: Path, x_hw: np.ndarray, batch: int = 500) -> 
     ref = batched(streamlined, [p[2] for p in pairs])
     ours = batched(converted, [p[1] for p in pairs])
     rows = []
-    for name, out, y, fac, no_act in pairs:
+    for name, out, y, fac, kind in pairs:
         o = ours[out].reshape(x_hw.shape[0], -1)
         r = ref[y].reshape(x_hw.shape[0], -1)
-        if no_act:
-            mism_vals = int((o * fac.reshape(1, -1) != r).sum())
-            mism_imgs = int(((o * fac.reshape(1, -1)) != r).any(axis=1).sum())
-            kind = "integer output x (d/2^k) vs float MatMul output"
-        else:
-            bits = (r > 0).astype(np.float64)
-            mism_vals = int((o != bits).sum())
-            mism_imgs = int((o != bits).any(axis=1).sum())
-            kind = "output bits vs bipolar MultiThreshold"
+        if fac is not None:   # integer output times its exact scale vs the float tensor
+            bad = (o * fac.reshape(1, -1)) != r
+        else:                 # output bits vs a bipolar tensor
+            bad = o != (r > 0).astype(np.float64)
+        mism_vals, mism_imgs = int(bad.sum()), int(bad.any(axis=1).sum())
         rows.append({"node": name, "compared": kind, "mismatching_values": mism_vals,
                      "mismatching_images": mism_imgs, "values": int(o.size)})
     return rows
@@ -216,11 +208,6 @@ def bitexact_chain(checkpoint: str | Path, qonnx_path: str | Path, build_dir: st
                    frac_bits: int | None = None, data_dir: str | None = None, layers: bool = True,
                    batch: int = 500) -> dict:
     """Run the three-way comparison on the first ``n`` test images (all when None)."""
-    from sbnn.training.datasets import load_dataset
-
-    from .freeze import DEFAULT_FRAC_BITS
-    from .qonnx_export import load_frozen
-
     build_dir = Path(build_dir)
     report = json.loads((build_dir / "compile_report.json").read_text())
     if frac_bits is None:

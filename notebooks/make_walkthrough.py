@@ -241,10 +241,12 @@ where the board build of step 4 looks for it, so that build reuses the synthesis
 """)
 
 code(r"""
+from sbnn import workdir
 from sbnn.hls.resources import design_resources
 from sbnn.hls.stitch import stitch
 
 BUILD_DIR = WORK / f"{SPARSEST.name}_{BOARD}"   # the board build of step 4
+workdir.claim(BUILD_DIR, "build")                 # an sbnn build folder from the start (run_build refuses others)
 YOSYS_CACHE = BUILD_DIR / "yosys_cache"           # where run_build caches Yosys results
 
 hw_runs = [r for r in rows if r["scheme"] == "alpha-beta" or (not SMALL and r["scheme"] == BASELINE)]
@@ -295,17 +297,18 @@ against dense baselines at 0 to 95 % sparsity).
 
 ## 4. Build for a PYNQ-Z2
 
-`sbnn.bitstreams.build.run_build` is what `sbnn build CHECKPOINT --board pynq-z2` runs: export → compile →
+`sbnn.flow.build.run_build` is what `sbnn build CHECKPOINT --board pynq-z2` runs: export → compile →
 stitch → Yosys estimate + fit check on the xc7z020 → Verilator rtlsim of the stitched design on real test
 frames against FINN's execution of the compiled graph → Vivado project (and the Vivado run itself when
 `vivado` is on PATH) → PYNQ deploy package → `report.md` + `report.json`. Every stage is resumable.
 """)
 
 code(r"""
-from sbnn.bitstreams.build import BuildOptions, run_build
+from sbnn.flow.build import run_build
+from sbnn.flow.config import BuildConfig
 
-report = run_build(BuildOptions(model=str(SPARSEST / "checkpoint.pt"), board=BOARD, build_dir=str(BUILD_DIR),
-                                frames=RTLSIM_FRAMES, progress=False))
+report = run_build(BuildConfig(model=str(SPARSEST / "checkpoint.pt"), board=BOARD, build_dir=str(BUILD_DIR),
+                               frames=RTLSIM_FRAMES, progress=False))
 highlights = {k: report[k] for k in ("frames_verified", "bit_exact", "accuracy_pytorch", "accuracy_qonnx",
                                      "accuracy_rtlsim", "cycles_per_frame", "cycles_per_frame_estimate",
                                      "latency_cycles", "fps_estimate", "weight_sparsity", "wall_time_s")}

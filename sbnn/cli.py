@@ -2,6 +2,11 @@
 
 User errors (:class:`sbnn.errors.UserError`) print one line and exit with
 status 2; anything else is a bug and keeps its traceback.
+
+This is the only module that imports lazily: each subcommand imports its stage
+(``sbnn.flow.build``, ``sbnn.flow.sim``, ``sbnn.export.compile``, ...) when it
+runs, so that ``sbnn --help`` does not load FINN. Everything else imports at
+module level.
 """
 
 from __future__ import annotations
@@ -122,11 +127,13 @@ def _add_build(sub) -> None:
 
 
 def _run_build(args) -> int:
-    from sbnn.bitstreams.build import BuildOptions, run_build
+    from sbnn.flow.build import run_build
+    from sbnn.flow.config import BuildConfig, CompileConfig
 
-    report = run_build(BuildOptions(model=args.model, board=args.board, build_dir=args.build_dir,
-                                    frames=args.frames, progress=not args.quiet, folding=args.folding,
-                                    target_fps=args.target_fps, weight_mode=args.weight_mode))
+    compile_cfg = CompileConfig.from_options(folding=args.folding, target_fps=args.target_fps,
+                                             weight_mode=args.weight_mode)
+    report = run_build(BuildConfig(model=args.model, board=args.board, build_dir=args.build_dir,
+                                   frames=args.frames, progress=not args.quiet, compile=compile_cfg))
     short = {k: report[k] for k in ("board", "part", "frames_verified", "bit_exact", "accuracy_qonnx",
                                      "accuracy_rtlsim", "cycles_per_frame", "latency_cycles", "fps_estimate",
                                      "resources", "weight_sparsity")}
@@ -177,10 +184,12 @@ def _add_compile(sub) -> None:
 
 def _run_compile(args) -> int:
     from sbnn.export.compile import compile_model
+    from sbnn.flow.config import CompileConfig
 
+    cfg = CompileConfig.from_options(folding=args.folding, target_fps=args.target_fps, fclk_mhz=args.fclk_mhz,
+                                     weight_mode=args.weight_mode, fpga_part=args.fpga_part)
     build = args.build_dir or str(Path("build") / f"compile_{Path(args.model).stem.replace('.', '_')}")
-    rep = compile_model(args.model, build, folding=args.folding, target_fps=args.target_fps,
-                        fclk_mhz=args.fclk_mhz, weight_mode=args.weight_mode, fpga_part=args.fpga_part)
+    rep = compile_model(args.model, build, cfg)
     print(rep["table"])
     fps = f", est. {rep['est_fps']:.0f} FPS at {rep['fclk_mhz']:g} MHz" if rep.get("est_fps") else ""
     print(f"compiled in {rep['compile_wall_s']:.1f} s{fps}; wrote {build}/hw_graph.onnx, parent.onnx, "
@@ -200,14 +209,14 @@ def _add_sim(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of backpressure, gaps and random inputs")
     p.add_argument("--max-cycles", type=int, help="simulation timeout in cycles (default: from the estimate)")
     p.add_argument("--stitch-dir", help="where the stitched RTL goes (default: <build>/stitched)")
-    p.add_argument("--out", help="report JSON (default: <build>/sim_report.json)")
+    p.add_argument("--out", help="report JSON (default: sim_report.json in the stitch directory)")
     p.add_argument("--resources", metavar="BOARD",
                    help="also estimate LUT/FF/BRAM/DSP per layer (Yosys + FINN) and check the fit on this board")
     p.set_defaults(func=_run_sim)
 
 
 def _run_sim(args) -> int:
-    from sbnn.hls.sim_cli import format_report, run_sim
+    from sbnn.flow.sim import format_report, run_sim
 
     rep = run_sim(args.target, args.frames, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed,
                   max_cycles=args.max_cycles, data=args.data, data_dir=args.data_dir, stitch_dir=args.stitch_dir,

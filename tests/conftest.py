@@ -15,16 +15,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-# Small trained and compiled MLPs (export/testing.py), shared by the export and compile tests.
+# Small trained and compiled MLPs (support_models.py), shared by the export and compile tests. Imported
+# inside the fixtures: support_models loads torch and FINN (seconds), which most tests never need.
 @pytest.fixture(scope="session")
 def trained():
-    from sbnn.export.testing import trained_models
+    from support_models import trained_models
 
     return trained_models()
 
 
 @pytest.fixture(scope="session")
 def compiled():
-    from sbnn.export.testing import compiled_models
+    from support_models import compiled_models
 
     return compiled_models()

@@ -1,12 +1,18 @@
 """`sbnn build`: board validation, clear errors, and the embedded-default main job's report."""
 
 import json
+import os
+import sys
+from pathlib import Path
 
 import pytest
 
 from sbnn.bitstreams.boards import BOARDS, get_board
 from sbnn.cli import main
 from sbnn.errors import UserError
+
+# no vivado on PATH; the venv's bin first, because Verilator's generated makefile runs `python`
+NO_VIVADO_PATH = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
 
 
 def test_board_catalog():
@@ -53,7 +59,7 @@ def _check_report(build, frames):
 
 @pytest.mark.parametrize("frames", [200, pytest.param(1000, marks=pytest.mark.slow)])
 def test_embedded_default_full_flow(tmp_path, capsys, frames, monkeypatch):
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")   # no vivado: the build stops at a ready project, not an error
+    monkeypatch.setenv("PATH", NO_VIVADO_PATH)   # no vivado: the build stops at a ready project, not an error
     monkeypatch.delenv("XILINX_VIVADO", raising=False)
     build = tmp_path / "b"
     rc = main(["build", "--build-dir", str(build), "--frames", str(frames), "--quiet"])

@@ -17,6 +17,9 @@ from sbnn.cli import main
 
 pytest.importorskip("finn")
 
+# no vivado on PATH; the venv's bin first, because Verilator's generated makefile runs `python`
+NO_VIVADO_PATH = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+
 
 def _train(out: Path, hidden: str, ec: float, subset: int) -> Path:
     from sbnn.training.config import TrainConfig
@@ -30,7 +33,7 @@ def _train(out: Path, hidden: str, ec: float, subset: int) -> Path:
 
 def test_design_that_does_not_fit_stops_after_compile(tmp_path, capsys, monkeypatch):
     """784-256-256-10 at EC 0.5, fully unrolled (a huge --target-fps): ~300k LUT of popcounts, pynq-z2 has 53,200."""
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setenv("PATH", NO_VIVADO_PATH)
     ckpt = _train(tmp_path / "run", "256,256", 0.5, 500)
     build = tmp_path / "b"
     t0 = time.perf_counter()
@@ -63,12 +66,12 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
 
 @pytest.mark.slow
 def test_interrupted_build_resumes(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no vivado
+    monkeypatch.setenv("PATH", NO_VIVADO_PATH)  # no vivado
     ckpt = _train(tmp_path / "run", "32,32", 0.1, 2000)
     build = tmp_path / "b"
     args = ["build", str(ckpt), "--board", "pynq-z2", "--build-dir", str(build), "--frames", "300"]
     sbnn = [sys.executable, "-m", "sbnn.cli"]
-    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PATH": NO_VIVADO_PATH}
     proc = subprocess.Popen(sbnn + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     # interrupt while rtlsim runs (its Verilator build takes tens of seconds)
     _wait_for(build / "estimate" / ".done", proc, 600)

@@ -45,10 +45,16 @@ def test_unsupported_layer_names_node_and_op_type(compiled, tmp_path):
     assert not (tmp_path / "b" / "compile_report.json").exists()   # a failed build never looks complete
 
 
+def _infer_kernels(m):
+    from sbnn.hls import ops
+
+    for t in ops.infer_transforms("baked"):
+        m = m.transform(t)
+    return m
+
+
 def test_non_binary_weights_name_the_node(compiled):
     from qonnx.core.modelwrapper import ModelWrapper
-
-    from sbnn.export.passes import InferSparseXnorMVAU
 
     build = compiled["alpha-beta"]["build"]
     m = ModelWrapper(str(next(build.glob("step_*_streamline.onnx"))))
@@ -57,15 +63,13 @@ def test_non_binary_weights_name_the_node(compiled):
     w[0, 0] = 12345.0  # a third weight value in column 0
     m.set_initializer(mm.input[1], w)
     with pytest.raises(UserError) as e:
-        m.transform(InferSparseXnorMVAU())
+        _infer_kernels(m)
     msg = _one_line(e)
     assert mm.name in msg and "MatMul" in msg and "binary" in msg
 
 
 def test_non_dyadic_ratio_names_the_node(compiled):
     from qonnx.core.modelwrapper import ModelWrapper
-
-    from sbnn.export.passes import InferSparseXnorMVAU
 
     build = compiled["alpha-beta"]["build"]
     m = ModelWrapper(str(next(build.glob("step_*_streamline.onnx"))))
@@ -74,7 +78,7 @@ def test_non_dyadic_ratio_names_the_node(compiled):
     lo = w.min(axis=0, keepdims=True)
     m.set_initializer(mm.input[1], np.where(w == lo, 1.0, 4.0).astype(np.float32))  # {1, 4}: rho = 1/3
     with pytest.raises(UserError) as e:
-        m.transform(InferSparseXnorMVAU())
+        _infer_kernels(m)
     msg = _one_line(e)
     assert mm.name in msg and "R/2**k" in msg
 
@@ -118,3 +122,36 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.pt")]) == 2
     err = capsys.readouterr().err
     assert err.count("sbnn: error:") == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(weight_mode="rom"), "--weight-mode must be baked or memory"),
+    (dict(target_fps=-1.0), "--target-fps must be positive"),
+    (dict(fclk_mhz=0.0), "--fclk-mhz must be positive"),
+    (dict(folding="f.json", target_fps=10.0), "either --folding FILE or --target-fps"),
+    (dict(folding="missing.json"), "folding file"),
+])
+def test_compile_config_is_validated_once_with_one_line_errors(tmp_path, monkeypatch, kw, words):
+    from sbnn.flow.config import BuildConfig, CompileConfig
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.json").write_text("{}")
+    with pytest.raises(UserError) as e:
+        CompileConfig.from_options(**kw)
+    assert words in _one_line(e)
+    # the build embeds the same config: the same options fail the same way, before anything is created
+    with pytest.raises(UserError) as e:
+        BuildConfig(board="pynq-z2", build_dir=str(tmp_path / "b"), compile=CompileConfig.from_options(**kw))
+    assert words in _one_line(e) and not (tmp_path / "b").exists()
+
+
+def test_build_config_takes_part_and_clock_from_the_board(tmp_path):
+    from sbnn.flow.config import BuildConfig, CompileConfig
+
+    cfg = BuildConfig(board="zcu104", build_dir=str(tmp_path / "b"), compile=CompileConfig(target_fps=1e5))
+    assert cfg.compile.fpga_part.startswith("xczu7ev") and cfg.compile.fclk_mhz == 187.5
+    assert cfg.synth_clk_period_ns == pytest.approx(1000 / 187.5)
+    assert CompileConfig().resolved().fclk_mhz == 100.0
+    with pytest.raises(UserError) as e:
+        BuildConfig(board="zcu104", compile=CompileConfig(fclk_mhz=300.0))
+    assert "takes the part and clock from --board" in _one_line(e)

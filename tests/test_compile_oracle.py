@@ -10,7 +10,7 @@ pytest.importorskip("finn")
 
 
 def test_finn_binary_xnor_mvau_matches_sparse_mvau_on_all_test_images(compiled):
-    from sbnn.export.oracle import oracle_compare
+    from sbnn.hls.sparse_mvau.oracle import oracle_compare
     from sbnn.export.verify import pixels_for_hw
     from sbnn.training.datasets import load_dataset
 
@@ -32,7 +32,7 @@ def test_oracle_detects_a_wrong_threshold(compiled, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
-    from sbnn.export.oracle import oracle_compare
+    from sbnn.hls.sparse_mvau.oracle import oracle_compare
     from sbnn.export.verify import pixels_for_hw
     from sbnn.training.datasets import load_dataset
 
@@ -41,7 +41,7 @@ def test_oracle_detects_a_wrong_threshold(compiled, tmp_path):
     b.mkdir()
     for p in c["build"].glob("step_*.onnx"):
         shutil.copy(p, b / p.name)
-    path = next(b.glob("step_*_sparse_xnor_mvau.onnx"))
+    path = next(b.glob("step_*_infer_kernels.onnx"))
     m = ModelWrapper(str(path))
     inst = getCustomOp([n for n in m.graph.node if n.op_type == "SparseXnorMVAU"][1])
     t = inst.get_nodeattr("thresholds")

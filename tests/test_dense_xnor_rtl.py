@@ -11,7 +11,8 @@ import pytest
 
 from sbnn.hls.sparse_mvau.dense_xnor_rtl import dense_xnor_config, dense_xnor_reference
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
-from sbnn.hls.sparse_mvau.rtlsim import find_verilator, simulate, verilator_env
+from sbnn.hls.sparse_mvau.rtlsim import simulate
+from sbnn.hls.verilator import find_verilator, verilator_env
 
 CONFIGS = [(16, 8, None, None), (16, 8, 2, 4), (12, 6, 3, 1), (7, 5, None, None)]  # MW, MH, PE, SIMD
 

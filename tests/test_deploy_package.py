@@ -15,9 +15,11 @@ from sbnn.bitstreams import packing as packing_mod
 from sbnn.bitstreams.deploy import make_deploy_package
 from sbnn.bitstreams.packing import pack_frames, random_frames
 from sbnn.bitstreams.simbackend import node_io
-from sbnn.bitstreams.testing import tiny_node_config, write_node_rtl
 from sbnn.bitstreams.vivado import generate_vivado_project
 from sbnn.errors import UserError
+from sbnn.hls import streams as streams_mod
+
+from support_rtl import tiny_node_config, write_node_rtl
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def test_package_without_bitstream(project, tmp_path):
     pkg = make_deploy_package(proj, tmp_path / "deploy", images=a, labels=labels, expected_accuracy=0.9317)
     assert not pkg.complete and "without bitstream" in pkg.message
     assert not list(pkg.path.glob("*.bit")) and not list(pkg.path.glob("*.hwh"))
-    for name, mod in (("driver.py", driver_mod), ("packing.py", packing_mod)):
+    for name, mod in (("driver.py", driver_mod), ("packing.py", packing_mod), ("streams.py", streams_mod)):
         assert (pkg.path / name).read_text() == open(mod.__file__).read(), f"{name} is shipped verbatim"
     conf = json.loads((pkg.path / "config.json").read_text())
     assert conf["board"] == "ultra96-v2" and conf["fclk_mhz"] == 150.0 and conf["bitfile"] == "sbnn_accel.bit"
@@ -76,7 +78,7 @@ print(hashlib.sha256(np.concatenate(seen).tobytes()).hexdigest())
 
 
 def test_shipped_driver_runs_standalone(project, tmp_path):
-    """driver.py + packing.py from the package, outside sbnn: same packed words as the host, clear CLI errors."""
+    """driver.py + packing.py + streams.py from the package, outside sbnn: same packed words as the host, clear CLI errors."""
     cfg, proj = project
     a = random_frames(node_io(cfg)[0], 9, 2)
     pkg = make_deploy_package(proj, tmp_path / "deploy", images=a)
@@ -95,7 +97,7 @@ def test_shipped_driver_runs_standalone(project, tmp_path):
 
 
 def _fake_stitch_dir(tmp_path):
-    from sbnn.bitstreams.testing import write_finn_style_rtl
+    from support_rtl import write_finn_style_rtl
 
     out = tmp_path / "stitched"
     write_finn_style_rtl(out / "rtl", in_bits=8, out_bits=8)

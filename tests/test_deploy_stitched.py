@@ -22,16 +22,13 @@ def test_stitched_design_through_vivado_project_and_driver(tmp_path):
     from sbnn.export.compile import compile_model
     from sbnn.export.qonnx_export import export_checkpoint
     from sbnn.export.verify import HWGraphRunner, pixels_for_hw, qonnx_logits
-    from sbnn.hls.sparse_mvau.rtlsim import VerilatorNotFoundError, find_verilator
     from sbnn.hls.stitch import stitch
     from sbnn.training.config import TrainConfig
     from sbnn.training.datasets import load_dataset
     from sbnn.training.trainer import train
+    from support_rtl import require_verilator
 
-    try:
-        find_verilator()
-    except VerilatorNotFoundError as exc:
-        pytest.skip(str(exc))
+    require_verilator()
     cfg = TrainConfig(dataset="fashion-mnist", model="mlp", hidden="32,32", epochs=1, train_subset=2000,
                       batch_size=256, domain="alpha-beta", ec=0.1)
     train(cfg, tmp_path / "train", progress=False)
@@ -44,7 +41,7 @@ def test_stitched_design_through_vivado_project_and_driver(tmp_path):
     proj = generate_vivado_project(design.rtl_dir, design.top, io, "pynq-z2", tmp_path / "vivado",
                                    extra={"meaning": io["meaning"]})
     try:
-        from sbnn.bitstreams.testing import dry_run_tcl
+        from support_rtl import dry_run_tcl
 
         dry_run_tcl(proj)
     except ImportError:  # no tkinter: the Tcl dry run is covered by test_vivado_project where it exists

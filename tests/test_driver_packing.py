@@ -54,8 +54,8 @@ def test_element_zero_sits_at_the_lsb():
 def test_matches_node_rtlsim_packing():
     from sbnn.bitstreams.packing import to_words
     from sbnn.bitstreams.simbackend import node_io
-    from sbnn.bitstreams.testing import tiny_node_config
     from sbnn.hls.sparse_mvau.rtlsim import pack_inputs
+    from support_rtl import tiny_node_config
 
     cfg = tiny_node_config(MW=60, MH=4, PE=2, SIMD=20)   # 24-bit TDATA on a 32-bit DMA beat
     spec = node_io(cfg)[0]
@@ -66,7 +66,7 @@ def test_matches_node_rtlsim_packing():
 
 def test_matches_stitch_packing():
     from sbnn.bitstreams.packing import to_words
-    from sbnn.hls.stitch import pack_stream, unpack_stream
+    from sbnn.hls.streams import pack_stream, unpack_stream
 
     spec = StreamSpec((784,), 8, 49, "uint")
     x = random_frames(spec, 3, 2)

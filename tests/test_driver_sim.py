@@ -9,7 +9,8 @@ from sbnn.bitstreams.deploy import make_config
 from sbnn.bitstreams.driver import Accelerator, SimBackend
 from sbnn.bitstreams.packing import StreamSpec, random_frames
 from sbnn.bitstreams.simbackend import node_io, node_rtlsim_transfer, reference_node_transfer
-from sbnn.bitstreams.testing import tiny_node_config
+
+from support_rtl import require_verilator, tiny_node_config
 
 
 def _accel(cfg, transfer_factory, in_spec=None, batch=0):
@@ -49,12 +50,7 @@ def test_sim_backend_thresholded_outputs():
 @pytest.mark.slow
 def test_verilator_node_backend_matches_reference(tmp_path):
     """The same driver over the node's generated RTL in Verilator (one build, ~1 min)."""
-    from sbnn.hls.sparse_mvau.rtlsim import VerilatorNotFoundError, find_verilator
-
-    try:
-        find_verilator()
-    except VerilatorNotFoundError as exc:
-        pytest.skip(str(exc))
+    require_verilator()
     cfg = tiny_node_config(MW=48, MH=10, PE=5, SIMD=12, seed=3)
     i, o, meaning = node_io(cfg)
     conf = make_config(i, o, meaning=meaning)

@@ -29,12 +29,9 @@ def test_stored_notebook_has_no_outputs():
 
 @pytest.mark.slow
 def test_walkthrough_notebook_runs_small(tmp_path):
-    from sbnn.hls.sparse_mvau.rtlsim import VerilatorNotFoundError, find_verilator
+    from support_rtl import require_verilator
 
-    try:
-        find_verilator()
-    except VerilatorNotFoundError as exc:
-        pytest.skip(str(exc))
+    require_verilator()
     nb = nbformat.read(NOTEBOOK, as_version=4)
     work = tmp_path / "work"
     env = dict(os.environ, SBNN_NOTEBOOK_SMALL="1", SBNN_NOTEBOOK_WORK=str(work),

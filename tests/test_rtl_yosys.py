@@ -13,7 +13,8 @@ import pytest
 
 from sbnn.hls.sparse_mvau import estimates
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.yosys_estimate import YosysNotFoundError, node_stats, parse_stat
+from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
+from sbnn.hls.yosys import YosysNotFoundError, parse_stat
 
 
 def layer(ec: float, mode: str = "baked", pe: int = 16, simd: int = 64) -> SparseMVAUConfig:

@@ -37,7 +37,8 @@ def test_wide_popcount_rtlsim_bitexact(tmp_path):
 
 @pytest.mark.slow
 def test_wide_popcount_yosys(tmp_path):
-    from sbnn.hls.sparse_mvau.yosys_estimate import YosysNotFoundError, node_stats
+    from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
+    from sbnn.hls.yosys import YosysNotFoundError
 
     try:
         st = node_stats(wide_layer(), cache_dir=tmp_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbnn.hls.labelselect_rtl import generate_labelselect, labelselect_reference
+from sbnn.hls.labelselect.rtlgen import generate_labelselect, labelselect_reference
 
 
 def _finn_labelselect(x: np.ndarray, dtype: str) -> np.ndarray:
@@ -43,7 +43,7 @@ def _design(tmp_path, labels, pe, dtype):
     rtl.mkdir()
     (rtl / "ls.v").write_text(generate_labelselect("ls", labels, pe, dt.bitwidth(), dt.signed(), 8))
     iw = max(8, (pe * dt.bitwidth() + 7) // 8 * 8)
-    node = StitchedNode("ls", "LabelSelect_hls", "sbnn-labelselect", "ls", iw, 8, labels // pe, ["ls.v"])
+    node = StitchedNode("ls", "LabelSelect_hls", "sbnn", "ls", iw, 8, labels // pe, ["ls.v"])
     (rtl / "ls_top.v").write_text(top_verilog("ls_top", [node]))
     return StitchedDesign(top="ls_top", out_dir=str(tmp_path), hw_graph="", files=["ls.v", "ls_top.v"], nodes=[node],
                           in_dtype=dtype, out_dtype="UINT8", in_shape=[1, labels], out_shape=[1, 1], in_fold=pe,

@@ -13,7 +13,7 @@ pytest.importorskip("finn")
 
 @pytest.fixture(scope="session")
 def stitched(tmp_path_factory):
-    from sbnn.export.testing import compiled_models
+    from support_models import compiled_models
     from sbnn.hls.stitch import stitch
 
     return stitch(compiled_models()["zero-beta"]["build"], tmp_path_factory.mktemp("st"))
@@ -53,7 +53,7 @@ def test_cli_sim_resources_and_fit(tmp_path, capsys, monkeypatch):
     """`sbnn sim --resources BOARD` prints the table, records it in the JSON and fails cleanly when it does not fit."""
     from sbnn.bitstreams import boards
     from sbnn.cli import main
-    from sbnn.export.testing import compiled_models
+    from support_models import compiled_models
 
     b = compiled_models()["zero-beta"]["build"]
     args = ["sim", str(b), "--frames", "8", "--stitch-dir", str(tmp_path / "st"), "--out", str(tmp_path / "r.json")]

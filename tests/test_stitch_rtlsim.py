@@ -1,6 +1,6 @@
 """Stitched dataflow partition (FINN Thresholding/FIFO/DWC RTL + our MVAUs + RTL LabelSelect) in Verilator.
 
-Default suite: the small trained MLPs of export/testing.py (784-32-32-10),
+Default suite: the small trained MLPs of tests/support_models.py (784-32-32-10),
 stitched and simulated on 200 Fashion-MNIST test images against FINN's
 HW-graph execution, once with the default compile (baked, PE=SIMD=1) and once
 with a folding that makes FINN insert width converters (memory + baked), with
@@ -17,13 +17,6 @@ import pytest
 pytest.importorskip("finn")
 
 N_IMAGES = 200
-
-
-@pytest.fixture(scope="session")
-def compiled():
-    from sbnn.export.testing import compiled_models
-
-    return compiled_models()
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +42,7 @@ def _check(rep, tol=0.05):
 
 
 def test_stitched_default_folding_bitexact(compiled, tmp_path):
-    from sbnn.hls.sim_cli import run_sim
+    from sbnn.flow.sim import run_sim
 
     c = compiled["alpha-beta"]
     rep = run_sim(c["build"], N_IMAGES, stitch_dir=tmp_path / "st", out_json=tmp_path / "r.json")
@@ -66,7 +59,7 @@ def test_stitched_default_folding_bitexact(compiled, tmp_path):
 
 
 def test_stitched_folded_dwc_backpressure_gaps(folded_build, tmp_path):
-    from sbnn.hls.sim_cli import run_sim
+    from sbnn.flow.sim import run_sim
 
     rep = run_sim(folded_build, N_IMAGES, stitch_dir=tmp_path / "st", out_json=tmp_path / "r.json")
     _check(rep)
@@ -78,7 +71,7 @@ def test_stitched_folded_dwc_backpressure_gaps(folded_build, tmp_path):
 
 
 def test_stitched_random_inputs_on_bare_hw_graph(compiled, tmp_path):
-    from sbnn.hls.sim_cli import run_sim
+    from sbnn.flow.sim import run_sim
 
     c = compiled["zero-beta"]
     rep = run_sim(c["build"] / "hw_graph.onnx", 64, data="random", seed=3, stitch_dir=tmp_path / "st",
@@ -130,7 +123,7 @@ def test_cli_sim_without_verilator(compiled, tmp_path, capsys, monkeypatch):
 
 
 def test_stream_packing_roundtrip():
-    from sbnn.hls.stitch import pack_stream, unpack_stream
+    from sbnn.hls.streams import pack_stream, unpack_stream
 
     rng = np.random.default_rng(0)
     for fold, bits, signed in ((1, 8, False), (4, 7, True), (49, 1, False), (3, 13, True)):
@@ -149,7 +142,7 @@ def test_stitched_sfc_1000_images(tmp_path_factory):
     """SFC-style 784-256-256-256-10 at 90 % sparsity, memory mode, moderate folding: 1,000 test images."""
     from sbnn.export.compile import compile_model
     from sbnn.export.qonnx_export import export_checkpoint
-    from sbnn.hls.sim_cli import run_sim
+    from sbnn.flow.sim import run_sim
     from sbnn.training.config import TrainConfig
     from sbnn.training.trainer import train
 

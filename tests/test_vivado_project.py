@@ -13,9 +13,10 @@ import pytest
 from sbnn.bitstreams.boards import get_board
 from sbnn.bitstreams.packing import StreamSpec
 from sbnn.bitstreams.simbackend import node_io
-from sbnn.bitstreams.testing import tiny_node_config, write_finn_style_rtl, write_node_rtl
 from sbnn.bitstreams.vivado import TCL_NAME, VIVADO_COMMAND, generate_vivado_project
 from sbnn.errors import UserError
+
+from support_rtl import tiny_node_config, write_finn_style_rtl, write_node_rtl
 
 
 def tcl_set(tcl: str, name: str) -> str:
@@ -97,12 +98,10 @@ def test_ps8_project_tcl(tmp_path):
 @pytest.mark.skipif(shutil.which("perl") is None, reason="Verilator needs perl")
 def test_dma_wrapper_lints_clean(tmp_path, node):
     """The generated wrapper around a real node passes Verilator --lint-only -Wall."""
-    from sbnn.hls.sparse_mvau.rtlsim import VerilatorNotFoundError, find_verilator, verilator_env
+    from sbnn.hls.verilator import verilator_env
+    from support_rtl import require_verilator
 
-    try:
-        root = find_verilator()
-    except VerilatorNotFoundError as exc:
-        pytest.skip(str(exc))
+    root = require_verilator()
     cfg, rtl, io = node
     for name, spec in (("narrow", io["input"]), ("padded", StreamSpec((16,), 1, 4, "binary", dma_bits=32))):
         proj = generate_vivado_project(rtl, cfg.name, {"input": spec, "output": io["output"]}, "pynq-z1",
@@ -154,7 +153,7 @@ def test_tcl_dry_run(tmp_path, board, files):
     """The whole script runs under a real Tcl interpreter with Vivado's commands stubbed: no syntax errors or
     undefined variables, the block design is wired as intended and the .bit/.hwh land in output/."""
     pytest.importorskip("tkinter", reason="the Tcl dry run needs Python's embedded Tcl (tkinter)")
-    from sbnn.bitstreams.testing import dry_run_tcl
+    from support_rtl import dry_run_tcl
 
     rtl = write_finn_style_rtl(tmp_path / "rtl", in_bits=24, out_bits=8)
     (rtl / "thr.sv").write_text('module thr #(parameter THRESHOLDS_PATH = "./Thresholding_0_") (); endmodule\n')

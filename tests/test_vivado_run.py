@@ -9,9 +9,10 @@ import pytest
 
 from sbnn.bitstreams.deploy import make_deploy_package
 from sbnn.bitstreams.simbackend import node_io
-from sbnn.bitstreams.testing import tiny_node_config, write_fake_vivado, write_node_rtl
 from sbnn.bitstreams.vivado import generate_vivado_project, run_vivado
 from sbnn.errors import UserError
+
+from support_rtl import tiny_node_config, write_fake_vivado, write_node_rtl
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sbnn.hls.sparse_mvau.reference import acc_range
-
-WEIGHT_MODES = ("baked", "memory")
+from sbnn.hls.kernel import WEIGHT_MODES
+from sbnn.hls.sparse_mvau.reference import acc_range, sparse_mvau_reference
+from sbnn.hls.streams import pad8
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -33,11 +33,6 @@ def signed_width(lo: int, hi: int) -> int:
     while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
         n += 1
     return n
-
-
-def pad8(bits: int) -> int:
-    """AXI-Stream TDATA width: rounded up to a multiple of 8 (FINN convention)."""
-    return max(8, (bits + 7) // 8 * 8)
 
 
 @dataclass
@@ -172,7 +167,5 @@ class SparseMVAUConfig:
 
     def reference(self, a_bits: np.ndarray) -> np.ndarray:
         """Expected outputs from the bit-true reference model."""
-        from sbnn.hls.sparse_mvau.reference import sparse_mvau_reference
-
         return sparse_mvau_reference(a_bits, self.mask, self.alpha_num, self.alpha_shift,
                                      self.thresholds, self.invert)

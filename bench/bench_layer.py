@@ -1,4 +1,4 @@
-"""Sparse vs dense comparison of one SFC-style layer (for bench/; not a test).
+"""Sparse vs dense comparison of one SFC-style layer, baked and memory mode (a quick probe; not a test).
 
 "Dense" is the classic BNN layer (+-1 weights: R = -1, k = 1, random mask with
 EC = 0.5), the fair baseline: an all-ones mask (sparsity 0) would make every
@@ -7,6 +7,9 @@ neuron compute the same popcount, which Yosys shares, so it is no baseline.
 saves LUTs in baked mode; in memory mode only zero PE x SIMD blocks save
 cycles, so ``block_structured=True`` prunes whole blocks of the memory-mode
 layer to that EC instead (a fully unrolled baked layer is a single block).
+
+Usage: python bench/bench_layer.py (prints one row per (mode, dense|sparse)). The full study, with
+FINN's dense datapath as the baseline, is rtl_sparse_vs_dense.py; run_all.py does not run this probe.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Small fixtures for the Vivado / driver / deploy tests (and for integration tests of ``sbnn build``).
+"""Small fixtures for the RTL, Vivado, driver and deploy tests (and for integration tests of ``sbnn build``).
 
+* :func:`require_verilator`: Verilator's root, or skip the test with the reason it is missing.
 * :func:`tiny_node_config`: a single sparse MVAU node used as a whole accelerator.
 * :func:`write_node_rtl`: its generated Verilog as a "stitched" RTL folder (top ports s_axis/m_axis).
 * :func:`write_finn_style_rtl`: a stand-in top with FINN's stitched-IP port names (s_axis_0/m_axis_0).
@@ -9,16 +10,28 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
+from sbnn.hls.verilator import VerilatorNotFoundError, find_verilator
+
+
+def require_verilator() -> Path:
+    """VERILATOR_ROOT for tests that run Verilator; skips the calling test when it is not installed."""
+    try:
+        return find_verilator()
+    except VerilatorNotFoundError as exc:
+        pytest.skip(str(exc))
 
 
 def tiny_node_config(MW: int = 16, MH: int = 4, PE: int = 2, SIMD: int = 4, no_activation: bool = True,
                      seed: int = 0, name: str = "tiny_accel"):
-    from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-
     rng = np.random.default_rng(seed)
     mask = (rng.random((MW, MH)) < 0.4).astype(np.int64)
     kw = {} if no_activation else {"thresholds": rng.integers(-4, 12, MH), "invert": rng.integers(0, 2, MH)}
@@ -27,8 +40,6 @@ def tiny_node_config(MW: int = 16, MH: int = 4, PE: int = 2, SIMD: int = 4, no_a
 
 
 def write_node_rtl(cfg, rtl_dir) -> Path:
-    from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
-
     rtl_dir = Path(rtl_dir)
     rtl_dir.mkdir(parents=True, exist_ok=True)
     (rtl_dir / f"{cfg.name}.v").write_text(generate_verilog(cfg, name=cfg.name))
@@ -152,12 +163,12 @@ def dry_run_tcl(project_dir, board_files_installed: bool = True) -> list[list[st
     Vivado commands called, in order. Real Tcl runs for everything else (variables, file copies,
     the $readmemh staging), so syntax errors, undefined variables and broken paths fail here.
     A stubbed ``launch_runs impl_1`` leaves a .bit and .hwh where Vivado would."""
-    import tkinter
+    import tkinter  # lazily: Python builds without Tcl exist; callers skip on this ImportError
 
     project_dir = Path(project_dir)
     tcl = tkinter.Tcl()
     tcl.eval(_STUBS)
-    meta_board = __import__("json").loads((project_dir / "project.json").read_text())["board_part"]
+    meta_board = json.loads((project_dir / "project.json").read_text())["board_part"]
     tcl.setvar("stub_board_parts", meta_board if board_files_installed else "")
     tcl.setvar("stub_run_dir", str(project_dir / "vivado_project" / "runs" / "impl_1"))
     tcl.eval(f"source {{{project_dir / 'build_vivado.tcl'}}}")

@@ -1,4 +1,8 @@
-"""Small trained, exported and compiled models shared by the export/compile tests (built once per process)."""
+"""Small trained, exported and compiled models shared by the export/compile tests (built once per process).
+
+Used through the ``trained`` and ``compiled`` fixtures of conftest.py, or directly by tests that need them
+outside a fixture.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,11 @@ import functools
 import shutil
 import tempfile
 from pathlib import Path
+
+from sbnn.export.compile import compile_model
+from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.training.config import TrainConfig
+from sbnn.training.trainer import train
 
 HIDDEN = "32,32"
 CASES = {
@@ -28,9 +37,6 @@ def _root() -> Path:
 @functools.lru_cache(maxsize=1)
 def trained_models() -> dict[str, Path]:
     """checkpoint.pt per case: MLP 784-32-32-10 on 2,000 Fashion-MNIST images, one epoch."""
-    from sbnn.training.config import TrainConfig
-    from sbnn.training.trainer import train
-
     out = {}
     for name, kw in CASES.items():
         cfg = TrainConfig(dataset="fashion-mnist", model="mlp", hidden=HIDDEN, epochs=1, train_subset=2000,
@@ -43,9 +49,6 @@ def trained_models() -> dict[str, Path]:
 @functools.lru_cache(maxsize=1)
 def compiled_models() -> dict[str, dict]:
     """Per case: checkpoint, QONNX model, build directory, export and compile reports (default folding)."""
-    from .compile import compile_model
-    from .qonnx_export import export_checkpoint
-
     out = {}
     for name, ckpt in trained_models().items():
         onnx_path = _root() / f"{name}.onnx"

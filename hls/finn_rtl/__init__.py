@@ -1,0 +1,1 @@
+"""Adapters that put FINN's RTL layers (Thresholding, FIFO, data-width converter) under the kernel contract."""

@@ -1,0 +1,88 @@
+"""FINN's RTL layers under the kernel contract: FINN generates, estimates and folds them.
+
+* RTL: FINN's node-level ``generate_hdl`` (the template fill that FINN's
+  PrepareIP runs; no Vivado needed) plus the finn-rtllib sources they
+  reference, copied next to the generated files so the design folder is
+  self-contained. Thresholds are ``$readmemh`` files (FINN's
+  ``THRESHOLDS_PATH = "./<node>_"``): simulate with the rtl folder as working
+  directory (``sbnn.hls.stitched_rtlsim`` does).
+* Python execution: FINN's specialized ``*_rtl`` layers only execute in
+  cppsim/rtlsim, so they run as their generic layer (same attributes, FINN's
+  Python reference); a width converter passes values through unchanged.
+* Estimates: FINN's ``lut_estimation``/``bram_estimation``/``dsp_estimation``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import finn
+
+from sbnn.hls.finn_rtl.fifo_patch import patch_fifo
+from sbnn.hls.kernel import HdlFiles, Kernel
+
+FINN_RTLLIB = Path(finn.__file__).parent / "finn-rtllib"
+GENERIC_DOMAIN = "finn.custom_op.fpgadataflow"
+PATCHES = {"fifo.sv": patch_fifo}
+
+# Thresholding's AXI-Lite (runtime threshold writes) and second input are unused: tie them off.
+_THRESHOLDING_TIES = (
+    ".s_axilite_AWVALID(1'b0), .s_axilite_AWREADY(), .s_axilite_AWADDR('0), .s_axilite_WVALID(1'b0), "
+    ".s_axilite_WREADY(), .s_axilite_WDATA(32'd0), .s_axilite_WSTRB(4'd0), .s_axilite_BVALID(), "
+    ".s_axilite_BREADY(1'b1), .s_axilite_BRESP(), .s_axilite_ARVALID(1'b0), .s_axilite_ARREADY(), "
+    ".s_axilite_ARADDR('0), .s_axilite_RVALID(), .s_axilite_RREADY(1'b1), .s_axilite_RDATA(), "
+    ".s_axilite_RRESP(), .in1_V_TREADY(), .in1_V_TVALID(1'b0), .in1_V_TDATA('0)")
+
+
+class FinnRtlKernel(Kernel):
+    """One of FINN's ``*_rtl`` layers: ``library`` lists its finn-rtllib sources."""
+
+    impl = "finn"
+
+    def __init__(self, op_type: str, library: list[str], extra_ports: str = "", short_name: str = "",
+                 in_layer_table: bool = True):
+        self.op_type = op_type
+        self.library = library
+        self.extra_ports = extra_ports
+        self.short_name = short_name
+        self.in_layer_table = in_layer_table
+
+    def python_view(self, node) -> None:
+        node.op_type = node.op_type.removesuffix("_rtl").removesuffix("_hls")
+        node.domain = GENERIC_DOMAIN
+
+    def generate_hdl(self, inst, model, rtl_dir: Path, fpga_part: str, clk_ns: float) -> HdlFiles:
+        node = inst.onnx_node
+        gen = rtl_dir.parent / "finn_gen" / node.name
+        gen.mkdir(parents=True, exist_ok=True)
+        inst.set_nodeattr("code_gen_dir_ipgen", str(gen))
+        inst.generate_hdl(model, fpga_part, clk_ns)
+        sources, data = [], []
+        for f in sorted(gen.iterdir()):
+            if f.suffix in (".v", ".sv", ".dat"):
+                shutil.copy(f, rtl_dir / f.name)
+                (data if f.suffix == ".dat" else sources).append(f.name)
+        lib = {}
+        for rel in self.library:
+            name = Path(rel).name
+            text = (FINN_RTLLIB / rel).read_text()
+            lib[name] = PATCHES[name](text) if name in PATCHES else text
+        return HdlFiles(module=inst.get_nodeattr("gen_top_module"), files=sources, data_files=data,
+                        lib_files=lib, port_style="finn", extra_ports=self.extra_ports)
+
+
+class WidthConverterKernel(FinnRtlKernel):
+    def python_view(self, node) -> None:
+        # a width converter passes values through unchanged; FINN's Python version only takes batch 1
+        node.op_type, node.domain = "Identity", ""
+        del node.attribute[:]
+
+
+THRESHOLDING = FinnRtlKernel("Thresholding_rtl", ["axi/hdl/axilite.sv", "thresholding/hdl/thresholding.sv",
+                                                  "thresholding/hdl/thresholding_axi.sv"],
+                             extra_ports=_THRESHOLDING_TIES, short_name="Thres")
+FIFO = FinnRtlKernel("StreamingFIFO_rtl", ["fifo/hdl/fifo.sv"], extra_ports=".count(), .maxcount()",
+                     short_name="FIFO", in_layer_table=False)
+WIDTH_CONVERTER = WidthConverterKernel("StreamingDataWidthConverter_rtl", ["dwc/hdl/vpc.sv", "dwc/hdl/dwc_axi.sv"],
+                                       short_name="DWC", in_layer_table=False)

@@ -1,0 +1,1 @@
+"""Top-1 LabelSelect (argmax) kernel: reference, RTL generator, registration."""

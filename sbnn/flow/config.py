@@ -1,0 +1,148 @@
+"""The options of a compile and of a build, each validated once, when the config is made.
+
+Modelled on FINN's ``DataflowBuildConfig``: the same names where they mean the
+same (``board``, ``target_fps``, ``folding_config_file``, ``fpga_part``,
+``synth_clk_period_ns``), one object per run that every step receives.
+:class:`BuildConfig` embeds a :class:`CompileConfig`, so ``sbnn build`` and
+``sbnn compile`` share one validation of the compile options. Every error is one
+actionable line (:class:`sbnn.errors.UserError`) naming the flag to change.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sbnn.bitstreams.boards import DEFAULT_BOARD, DEFAULT_FPGA_PART, Board, get_board
+from sbnn.errors import UserError
+from sbnn.hls.kernel import WEIGHT_MODES
+
+DEFAULT_FCLK_MHZ = 100.0
+
+
+def load_folding(path) -> dict:
+    """The folding JSON ``{node name: {"PE": .., "SIMD": .., "weight_mode": ..}}``, checked for shape."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"folding file {p} not found; write a JSON object {{node name: {{\"PE\": .., \"SIMD\": ..}}}}")
+    try:
+        cfg = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"folding file {p} is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"folding file {p} must hold a JSON object mapping node names to settings")
+    return cfg
+
+
+@dataclass
+class CompileConfig:
+    """What ``sbnn compile`` is asked for (``--folding``, ``--target-fps``, ``--fclk-mhz``, ``--weight-mode``,
+    ``--fpga-part``).
+
+    ``fclk_mhz`` / ``fpga_part`` left at None mean "the default": 100 MHz and the
+    pynq-z2's part for a compile alone, the board's clock and part in a build.
+    """
+
+    folding_config_file: str | None = None   # per-layer PE/SIMD JSON; or
+    target_fps: float | None = None          # fold automatically for this throughput at fclk_mhz
+    fclk_mhz: float | None = None
+    weight_mode: str = "baked"               # default weight storage of the sparse MVAUs
+    fpga_part: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.folding_config_file is not None:
+            self.folding_config_file = str(Path(self.folding_config_file).resolve())
+        self.validate()
+
+    def validate(self) -> None:
+        if self.weight_mode not in WEIGHT_MODES:
+            raise UserError(f"--weight-mode must be {' or '.join(WEIGHT_MODES)}, got '{self.weight_mode}'")
+        if self.folding_config_file is not None and self.target_fps is not None:
+            raise UserError("pass either --folding FILE or --target-fps, not both")
+        if self.target_fps is not None and not self.target_fps > 0:
+            raise UserError(f"--target-fps must be positive, got {self.target_fps}")
+        if self.fclk_mhz is not None and not self.fclk_mhz > 0:
+            raise UserError(f"--fclk-mhz must be positive, got {self.fclk_mhz}")
+        if self.fpga_part is not None and (not isinstance(self.fpga_part, str) or not self.fpga_part.strip()):
+            raise UserError(f"--fpga-part must name a Xilinx part, got {self.fpga_part!r}")
+        if self.folding_config_file is not None:
+            load_folding(self.folding_config_file)
+
+    @classmethod
+    def from_options(cls, *, folding=None, target_fps=None, fclk_mhz=None, weight_mode="baked",
+                     fpga_part=None) -> CompileConfig:
+        """From the flag-style names (``folding``) used by the CLI and the keyword API of compile_model."""
+        return cls(folding_config_file=None if folding is None else str(folding), target_fps=target_fps,
+                   fclk_mhz=fclk_mhz, weight_mode=weight_mode, fpga_part=fpga_part)
+
+    def resolved(self) -> CompileConfig:
+        """A copy with the defaults filled in (100 MHz, the default board's part)."""
+        return self._with(fclk_mhz=self.fclk_mhz or DEFAULT_FCLK_MHZ, fpga_part=self.fpga_part or DEFAULT_FPGA_PART)
+
+    def for_board(self, board: Board) -> CompileConfig:
+        """A copy that targets ``board``'s part and clock; a conflicting explicit value is an error."""
+        for flag, have, want in (("fpga_part", self.fpga_part, board.part),
+                                 ("fclk_mhz", self.fclk_mhz, board.fclk_mhz)):
+            if have is not None and have != want:
+                raise UserError(f"compile option {flag}={have} differs from board {board.name} ({want}); a build "
+                                "takes the part and clock from --board")
+        return self._with(fpga_part=board.part, fclk_mhz=board.fclk_mhz)
+
+    def _with(self, **values) -> CompileConfig:
+        """A copy with defaults filled in; not validated again (the values were checked or come from a board)."""
+        new = copy.copy(self)
+        for k, v in values.items():
+            setattr(new, k, v)
+        return new
+
+    @property
+    def synth_clk_period_ns(self) -> float | None:
+        return 1000.0 / self.fclk_mhz if self.fclk_mhz else None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BuildConfig:
+    """What ``sbnn build`` is asked for: a model, a board, the build directory and the embedded compile options."""
+
+    model: str | None = None          # checkpoint.pt from `sbnn train`; None = train the embedded default
+    board: str = DEFAULT_BOARD
+    build_dir: str | None = None      # default: build/<model run name>_<board>, made absolute
+    frames: int = 1000                # real test frames verified in rtlsim
+    progress: bool = True
+    compile: CompileConfig = field(default_factory=CompileConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        board = get_board(self.board)
+        self.board = board.name
+        if not isinstance(self.frames, int) or self.frames < 1:
+            raise UserError(f"--frames must be positive, got {self.frames}")
+        if self.model is not None:
+            if not Path(self.model).is_file():
+                raise UserError(f"model {self.model} not found; pass a checkpoint.pt from `sbnn train`, or no model "
+                                "to build the embedded default")
+            self.model = str(Path(self.model).resolve())
+        if not isinstance(self.compile, CompileConfig):
+            raise UserError("BuildConfig.compile must be a CompileConfig")
+        self.compile = self.compile.for_board(board)
+        name = "default" if self.model is None else Path(self.model).parent.name
+        self.build_dir = str(Path(self.build_dir or Path("build") / f"{name}_{board.name}").resolve())
+
+    @property
+    def board_info(self) -> Board:
+        return get_board(self.board)
+
+    @property
+    def synth_clk_period_ns(self) -> float:
+        return self.compile.synth_clk_period_ns
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.build_dir)
