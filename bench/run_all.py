@@ -3,7 +3,8 @@
 Each bench prints its own table and writes bench/results/<name>.json. Rough wall times on the 2-core CI
 machine: train_speed ~1-2 min, export_compile ~2 min, bitexact_chain ~10 min, rtl_tfc_unrolled ~5 min,
 rtl_sparse_vs_dense 30-60 min the first time (Yosys on fully unrolled 256x256 layers; cached by RTL hash
-under build/yosys afterwards).
+under build/yosys afterwards), cnv_vs_finn about an hour the first time (Yosys on the full-width CNV's deep
+weight ROMs; cached per layer under build/bench_cnv/yosys_cache afterwards).
 
 Usage: python bench/run_all.py [--only name,name] [--skip name,name]
 """
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ("train_speed", "export_compile", "bitexact_chain", "rtl_tfc_unrolled", "rtl_sparse_vs_dense")
+BENCHES = ("train_speed", "export_compile", "bitexact_chain", "rtl_tfc_unrolled", "rtl_sparse_vs_dense",
+           "cnv_vs_finn")
 
 
 def main(argv=None) -> int:

@@ -60,7 +60,9 @@ def make_config(input_spec: StreamSpec, output_spec: StreamSpec, *, meaning: str
         "ip": ip or {"dma": "dma", "out_beats": "out_beats"}, "dma_max_bytes": int(dma_max_bytes),
         "max_frames_per_transfer": max(1, min(10000, dma_max_bytes // max(input_spec.frame_bytes,
                                                                          output_spec.frame_bytes))),
-        "weights": "baked", "runtime_weights": None, "expected_accuracy": expected_accuracy, **extra,
+        "weights": "baked", "runtime_weights": None, "expected_accuracy": expected_accuracy,
+        # conv nets stream images as (H, W, C) pixels: the driver also takes (N, C, H, W) with --layout NCHW
+        "image_layout": "NHWC" if len(input_spec.shape) == 3 else None, **extra,
     }
 
 
@@ -129,6 +131,10 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
         "DESIGN": design, "BOARD": meta["board"], "FCLK_MHZ": f"{meta['fclk_mhz']:g}", "STATUS": status,
         "EXPECTED": exp, "N_IMAGES": n_images or "your", "IN_SHAPE": "(N, " + ", ".join(map(str, in_spec.shape)) + ")",
         "IN_DTYPE": in_spec.dtype.name, "IN_KIND": in_spec.kind, "IN_BITS": in_spec.elem_bits,
+        "LAYOUT_NOTE": ("" if cfg["image_layout"] is None else
+                        "  These are images in NHWC order (height, width, channels: `image_layout` in config.json); "
+                        "add `--layout NCHW` for (N, C, H, W) arrays as PyTorch stores them "
+                        "(`acc.infer(images, layout=\"NCHW\")` from Python).\n"),
         "OUT_MEANING": {"class_index": "the class index (top-1)", "scores": "integer class scores (argmax = label)",
                         "raw": "raw integer outputs"}[meaning]})
     (out / "README.md").write_text(readme)

@@ -208,19 +208,40 @@ class Accelerator:
             outs.append(self.unpack(self.run_packed(packed)))
         return np.concatenate(outs, axis=0)
 
-    def infer(self, frames: np.ndarray) -> np.ndarray:
-        """Class labels (N,) int64: the top-1 index (class_index outputs) or the argmax of the scores."""
+    @property
+    def image_layout(self) -> str:
+        """Layout of the hardware's image input: NHWC for conv nets (FINN's streaming order), "" otherwise."""
+        return self.config.get("image_layout") or ""
+
+    def images_to_frames(self, images: np.ndarray, layout: str = "") -> np.ndarray:
+        """uint8 images (N, C, H, W) or (N, H, W, C) -> the hardware's frames (N, H, W, C).
+
+        ``layout`` says how ``images`` are laid out: "NCHW" (PyTorch, torchvision) or "NHWC" (numpy,
+        PIL, OpenCV); default: the hardware's own layout from config.json."""
+        layout = (layout or self.image_layout).upper()
+        if not self.image_layout or layout == self.image_layout:
+            return images
+        if layout != "NCHW" or self.image_layout != "NHWC":
+            raise ValueError("image layout %r: expected NCHW or NHWC" % layout)
+        if images.ndim != 4:
+            raise ValueError("NCHW images must be 4-D (N, C, H, W), got shape %s" % (images.shape,))
+        return np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+
+    def infer(self, frames: np.ndarray, layout: str = "") -> np.ndarray:
+        """Class labels (N,) int64: the top-1 index (class_index outputs) or the argmax of the scores.
+        Conv nets take uint8 images in either layout (``layout``, see :meth:`images_to_frames`)."""
+        frames = self.images_to_frames(frames, layout)
         out = self.execute(frames).reshape(frames.shape[0], -1)
         if self.meaning == "class_index":
             return out[:, 0]
         return out.argmax(axis=1)
 
-    def accuracy(self, frames: np.ndarray, labels: np.ndarray) -> float:
+    def accuracy(self, frames: np.ndarray, labels: np.ndarray, layout: str = "") -> float:
         labels = np.asarray(labels)
         if labels.shape != (frames.shape[0],):
             raise ValueError("labels: expected shape (%d,) for %d frames, got shape %s"
                              % (frames.shape[0], frames.shape[0], labels.shape))
-        return float((self.infer(frames) == labels).mean())
+        return float((self.infer(frames, layout) == labels).mean())
 
     def throughput(self, n: int = 1000, seed: int = 0) -> dict:
         """Frames per second over n random frames: transfers only (DMA + accelerator) and end to end."""
@@ -243,8 +264,10 @@ class Accelerator:
         self.backend.close()
 
 
-def _load_images(path: str, spec: StreamSpec) -> np.ndarray:
-    x = np.load(path)
+def _load_images(path: str, spec: StreamSpec, layout: str = "") -> np.ndarray:
+    x = np.load(path, allow_pickle=False)
+    if layout.upper() == "NCHW":
+        return x   # Accelerator.infer transposes (N, C, H, W) to the hardware's NHWC
     if x.ndim >= 2 and x.shape[1:] != spec.shape and int(np.prod(x.shape[1:])) == spec.elems:
         x = x.reshape((x.shape[0],) + spec.shape)  # e.g. (N, 28, 28) images for a (784,) input
     return x
@@ -259,6 +282,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=0, help="frames per DMA transfer (default from config.json)")
     p.add_argument("--throughput", type=int, default=0, metavar="N", help="also measure frames/s over N frames")
     p.add_argument("--out", default="", help="write the predicted labels to this .npy file")
+    p.add_argument("--layout", default="", choices=("", "NCHW", "NHWC"),
+                   help="layout of --images for conv nets: NCHW (PyTorch) or NHWC (default: config.json's "
+                        "image_layout, the layout of test_images.npy)")
     args = p.parse_args(argv)
     try:
         cfg = load_config(args.config)
@@ -269,15 +295,15 @@ def main(argv=None) -> int:
             raise FileNotFoundError("images %s not found; pass --images FILE.npy or --throughput N" % images)
         acc = Accelerator.on_board(args.bitfile, args.config, args.batch)
         if os.path.isfile(images):
-            x = _load_images(images, acc.in_spec)
+            x = _load_images(images, acc.in_spec, args.layout)
             t0 = time.perf_counter()
-            pred = acc.infer(x)
+            pred = acc.infer(x, args.layout)
             dt = time.perf_counter() - t0
             print("classified %d frames in %.3f s (%.0f frames/s end to end)" % (len(pred), dt, len(pred) / dt))
             if args.out:
                 np.save(args.out, pred)
             if labels and os.path.isfile(labels):
-                y = np.load(labels)
+                y = np.load(labels, allow_pickle=False)
                 a = float((pred == y.reshape(-1)[:len(pred)]).mean())
                 exp = cfg.get("expected_accuracy")
                 print("accuracy %.4f%s" % (a, "" if exp is None else " (expected %.4f)" % exp))

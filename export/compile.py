@@ -45,7 +45,10 @@ from finn.transformation.fpgadataflow.minimize_accumulator_width import Minimize
 from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
 from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
 from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
 from finn.transformation.streamline import Streamline
+from finn.transformation.streamline.reorder import MakeMaxPoolNHWC, MoveScalarLinearPastInvariants
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 from finn.util.fpgadataflow import is_fpgadataflow_node
 from onnx import helper
@@ -59,6 +62,7 @@ from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.insert_topk import InsertTopK
+from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 from qonnx.util.cleanup import cleanup_model
 
 from sbnn import workdir
@@ -67,8 +71,8 @@ from sbnn.finn_env import ensure_finn_env
 from sbnn.flow.config import CompileConfig, load_folding
 from sbnn.hls import ops
 
-from .folding import SetSparseFolding, apply_folding, fps_to_cycles
-from .passes import ConvertBinaryDomainQuant
+from .folding import FoldToConsumers, SetSparseFolding, apply_folding, fps_to_cycles
+from .passes import AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, MoveTransposeBeforeMultiThreshold
 from .report import format_table, layer_table
 
 REPORT = "compile_report.json"
@@ -79,7 +83,8 @@ KIND = "compile"                         # the workdir kind of a compile's build
 META_DATASET = "sbnn.dataset"
 META_INPUT_MAX = "sbnn.input_max_value"
 # Op types allowed in a streamlined graph (before our conversion): everything else is unsupported.
-STREAMLINED_OK = {"MatMul", "MultiThreshold", "Mul", "Add", "TopK", "Flatten", "Reshape", "Transpose", "Identity"}
+STREAMLINED_OK = {"MatMul", "MultiThreshold", "Mul", "Add", "TopK", "Flatten", "Reshape", "Transpose", "Identity",
+                  "Im2Col", "MaxPoolNHWC"}
 # Non-HW nodes allowed outside the dataflow partition (at the start / end of the graph).
 HOST_OK = {"Flatten", "Reshape", "Mul", "Add", "TopK", "Transpose", "Identity"}
 
@@ -123,9 +128,11 @@ def _tidy_names(model):
     return model.transform(InferDataTypes())
 
 
-def _add_pixel_preprocessing(model):
-    """Integer pixels in: prepend Mul(1/max_value) and mark the input UINTn (FINN's end2end ToTensor step)."""
-    mv = model.get_metadata_prop(META_INPUT_MAX)
+def _add_pixel_preprocessing(model, max_value: int | None = None):
+    """Integer pixels in: prepend Mul(1/max_value) and mark the input UINTn (FINN's end2end ToTensor step).
+
+    ``max_value`` (``--input-max-value``) overrides what ``sbnn export`` recorded in the model."""
+    mv = max_value or model.get_metadata_prop(META_INPUT_MAX)
     if not mv:
         return model, None
     max_value = int(float(mv))
@@ -148,7 +155,8 @@ def check_supported(model) -> None:
     for n in model.graph.node:
         if n.op_type not in STREAMLINED_OK:
             raise UserError(f"unsupported layer: node '{n.name}' of op type {n.op_type} is left after streamlining; "
-                            "sbnn compiles binary FC layers, sign activations, batch norm and scalar scaling")
+                            "sbnn compiles binary FC and conv layers, sign activations, max-pools, batch norm and "
+                            "scalar scaling")
 
 
 def check_partitionable(model) -> None:
@@ -185,20 +193,31 @@ def step_qonnx_to_finn(model, ctx):
 
 @step("tidy_up")
 def step_tidy_up(model, ctx):
-    model, ctx.input_max_value = _add_pixel_preprocessing(model)
+    model, ctx.input_max_value = _add_pixel_preprocessing(model, ctx.cfg.input_max_value)
     return _tidy(model)
 
 
 @step("streamline")
 def step_streamline(model, ctx):
+    """FINN's streamlining for FC and conv nets (its end-to-end CNV recipe), minus its own XNOR conversion:
+    our kernels' rewrites replace ConvertBipolarMatMulToXnorPopcount."""
+    model = model.transform(MoveScalarLinearPastInvariants())
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
-    # FINN's step_streamline runs ConvertBipolarMatMulToXnorPopcount here; our kernels' rewrites replace it.
+    model = model.transform(LowerConvsToMatMul())
+    model = model.transform(MakeMaxPoolNHWC())
+    model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
+    model = model.transform(MakeMaxPoolNHWC())
     model = model.transform(Streamline())
+    model = model.transform(absorb.AbsorbConsecutiveTransposes())
+    model = model.transform(MoveTransposeBeforeMultiThreshold())        # NHWC pixels into the hardware
+    model = model.transform(AbsorbTransposeFlattenIntoMatMul())         # conv part -> FC part
     model = model.transform(InsertTopK(k=1))
     model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
     model = model.transform(InferDataLayouts())
     model = model.transform(RemoveUnusedTensors())
+    model = model.transform(InferShapes())
+    model = model.transform(InferDataTypes())
     check_supported(model)
     return model
 
@@ -213,6 +232,8 @@ def step_infer_kernels(model, ctx):
 @step("convert_to_hw")
 def step_convert_to_hw(model, ctx):
     model = model.transform(InferThresholdingLayer())
+    model = model.transform(InferConvInpGen())
+    model = model.transform(RemoveCNVtoFCFlatten())
     topk = model.get_nodes_by_op_type("TopK")
     if topk:
         prod = model.find_producer(topk[0].input[0])
@@ -253,7 +274,7 @@ def step_folding(model, ctx):
     if cfg.target_fps is not None:
         ctx.target_cycles = fps_to_cycles(cfg.target_fps, cfg.fclk_mhz)
         return model.transform(SetSparseFolding(ctx.target_cycles))
-    return model
+    return model.transform(FoldToConsumers())
 
 
 @step("minimize_bit_width")

@@ -55,7 +55,25 @@ def apply_folding(model, cfg: dict, weight_mode_default: str = "baked"):
         # Defaults reach every kernel that folds itself, and FINN's layers that the file names
         if settings and (kernel.folds_itself or node.name in cfg):
             kernel.apply_folding(getCustomOp(node), settings, weight_mode_default)
-    return model
+    return model.transform(FoldToConsumers(keep=set(cfg) - {"Defaults"}))
+
+
+class FoldToConsumers(Transformation):
+    """Let every kernel refold for the node it feeds (``Kernel.fold_to_consumer``), except nodes in ``keep``
+    (folded by name in a folding file: the user's choice stands)."""
+
+    def __init__(self, keep: set[str] = frozenset()):
+        super().__init__()
+        self.keep = set(keep)
+
+    def apply(self, model):
+        for node in model.graph.node:
+            kernel = ops.kernel_for(node)
+            consumer = model.find_consumer(node.output[0])
+            if kernel is None or consumer is None or node.name in self.keep or ops.kernel_for(consumer) is None:
+                continue
+            kernel.fold_to_consumer(getCustomOp(node), getCustomOp(consumer))
+        return model, False
 
 
 def _in_table(node) -> bool:
@@ -92,6 +110,7 @@ class SetSparseFolding(Transformation):
             model = model.transform(SetFolding(self.target, two_pass_relaxation=False))
         finally:
             log.removeFilter(flt)
+        model = model.transform(FoldToConsumers())
         model = model.transform(AnnotateCycles())
         if self.two_pass_relaxation:
             worst = max_cycles(model)

@@ -89,3 +89,83 @@ class AnnotateBipolarWeights(Transformation):
                 model.set_tensor_datatype(node.input[1], DataType["BIPOLAR"])
                 modified = True
         return model, modified
+
+
+class MoveTransposeBeforeMultiThreshold(Transformation):
+    """MultiThreshold (NCHW) -> Transpose NCHW->NHWC  becomes  Transpose -> MultiThreshold (NHWC).
+
+    The mirror image of FINN's AbsorbTransposeIntoMultiThreshold, for the input quantizer of a
+    conv net: thresholds act per element (per channel at most), so the layout change can happen
+    first. At the graph input this leaves the Transpose on the host and gives the hardware NHWC
+    pixels, FINN's layout for sliding-window generators.
+    """
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if node.op_type != "Transpose" or list(get_by_name(node.attribute, "perm").ints) != [0, 2, 3, 1]:
+                continue
+            mt = model.find_producer(node.input[0])
+            if mt is None or mt.op_type != "MultiThreshold" or model.is_fork_node(mt):
+                continue
+            layout = get_by_name(mt.attribute, "data_layout")
+            if layout is not None and layout.s.decode() != "NCHW":
+                continue
+            src, mid, out = mt.input[0], mt.output[0], node.output[0]
+            odt = model.get_tensor_datatype(mid)
+            nhwc_in = model.make_new_valueinfo_name()
+            model.set_tensor_shape(nhwc_in, model.get_tensor_shape(out))
+            model.set_tensor_datatype(nhwc_in, model.get_tensor_datatype(src))
+            node.input[0], node.output[0] = src, nhwc_in
+            mt.input[0], mt.output[0] = nhwc_in, out
+            if layout is None:
+                mt.attribute.append(helper.make_attribute("data_layout", "NHWC"))
+            else:
+                layout.s = b"NHWC"
+            model.set_tensor_datatype(out, odt)
+            # keep topological order: the Transpose now runs first
+            graph = model.graph
+            graph.node.remove(node)
+            graph.node.insert(list(graph.node).index(mt), node)
+            return model, True
+        return model, False
+
+
+def _is_flatten(model, node) -> bool:
+    """A Flatten, or a Reshape to 2-D that keeps the batch dimension."""
+    if node.op_type == "Flatten":
+        return True
+    if node.op_type != "Reshape":
+        return False
+    ishape, oshape = model.get_tensor_shape(node.input[0]), model.get_tensor_shape(node.output[0])
+    return oshape is not None and ishape is not None and len(oshape) == 2 and oshape[0] == ishape[0]
+
+
+class AbsorbTransposeFlattenIntoMatMul(Transformation):
+    """Transpose NHWC->NCHW -> Flatten -> MatMul(W)  becomes  Flatten (NHWC order) -> MatMul(W').
+
+    W' holds W's rows reordered from (c, h, w) to (h, w, c) order, so the FC layer reads the conv
+    part's NHWC stream as it comes (FINN's RemoveCNVtoFCFlatten does this for its own MVAU only).
+    A Reshape to (N, -1) (PyTorch's ``x.view(N, -1)``) counts as a Flatten.
+    """
+
+    def apply(self, model):
+        for tr in model.graph.node:
+            if tr.op_type != "Transpose" or list(get_by_name(tr.attribute, "perm").ints) != [0, 3, 1, 2]:
+                continue
+            fl = model.find_consumer(tr.output[0])
+            if fl is None or model.is_fork_node(tr) or not _is_flatten(model, fl):
+                continue
+            mm = model.find_consumer(fl.output[0])
+            if mm is None or mm.op_type != "MatMul" or model.get_initializer(mm.input[1]) is None:
+                continue
+            _, h, w, c = model.get_tensor_shape(tr.input[0])
+            weight = model.get_initializer(mm.input[1])
+            # row index in NCHW flattening: c*h*w; in NHWC flattening: (y*w + x)*c + ch
+            order = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+            wdt = model.get_tensor_datatype(mm.input[1])
+            model.set_initializer(mm.input[1], weight[order])
+            model.set_tensor_datatype(mm.input[1], wdt)
+            fl.input[0] = tr.input[0]
+            model.graph.node.remove(tr)
+            return model, True
+        return model, False

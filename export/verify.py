@@ -34,6 +34,8 @@ from qonnx.transformation.infer_shapes import InferShapes
 from sbnn.export.freeze import DEFAULT_FRAC_BITS
 from sbnn.export.qonnx_export import load_frozen
 from sbnn.hls import ops
+from sbnn.hls.exec_views.sliding_window import as_batch_im2col
+from sbnn.hls.kernel import SBNN_DOMAIN
 from sbnn.training.datasets import load_dataset
 
 # Nodes of FINN's specialized domains without a kernel still run as their generic layer.
@@ -57,7 +59,11 @@ def python_exec_view(model):
 
 
 def set_batch(model, n: int):
-    """Declare batch size n on every activation tensor (initializers keep their shapes)."""
+    """Declare batch size n on every activation tensor (initializers keep their shapes), and run sliding
+    windows as :class:`sbnn.hls.exec_views.sliding_window.BatchIm2Col` (qonnx's Im2Col and FINN's
+    ConvolutionInputGenerator only execute one frame at a time correctly)."""
+    for node in model.graph.node:
+        as_batch_im2col(node, SBNN_DOMAIN)
     inits = {t.name for t in model.graph.initializer}
     for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
         if vi.name in inits:
@@ -65,6 +71,11 @@ def set_batch(model, n: int):
         dims = vi.type.tensor_type.shape.dim
         if len(dims) and dims[0].dim_value == 1:
             dims[0].dim_value = n
+    for node in model.graph.node:
+        # a Reshape to a constant (1, ...) shape (PyTorch's x.view(1, -1) at export) reshapes the batch too
+        shape = model.get_initializer(node.input[1]) if node.op_type == "Reshape" else None
+        if shape is not None and shape.size and shape[0] == 1:
+            model.set_initializer(node.input[1], np.concatenate([[n], shape[1:]]).astype(shape.dtype))
     return model
 
 

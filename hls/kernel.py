@@ -106,6 +106,10 @@ class Kernel:
         """Fold the node for ``target_cycles`` per frame; True when met (only for ``folds_itself``)."""
         raise NotImplementedError(f"{self.op_type} is folded by FINN's SetFolding")
 
+    def fold_to_consumer(self, inst, consumer) -> None:
+        """Refold this node to feed ``consumer`` (another node's custom-op instance) well, after every
+        node got its own folding; e.g. a sliding-window generator matches its MVAU's SIMD. Default: nothing."""
+
     def channels(self, inst) -> int | None:
         for attr in ("NumChannels", "Labels"):
             v = node_attr(inst, attr)

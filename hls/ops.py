@@ -14,13 +14,18 @@ test), with the same effect.
 from __future__ import annotations
 
 from sbnn.hls.finn_rtl.kernel import FIFO, THRESHOLDING, WIDTH_CONVERTER
+from sbnn.hls.exec_views.sliding_window import BatchIm2Col
+from sbnn.hls.finn_rtl.passthrough import StreamPassThrough
 from sbnn.hls.kernel import SBNN_DOMAIN, Kernel
 from sbnn.hls.labelselect.kernel import LabelSelectKernel
+from sbnn.hls.maxpool.kernel import MAXPOOL
 from sbnn.hls.sparse_mvau.kernel import SPARSE_MVAU
+from sbnn.hls.swg.kernel import SWG
 
 assert SBNN_DOMAIN == __name__, "SBNN_DOMAIN must name this module (qonnx imports it to find our op classes)"
 
-__all__: list[str] = []          # op class names, for qonnx's discovery
+# op class names, for qonnx's discovery: the kernels' ops (added by register) and the Python-only helper ops
+__all__: list[str] = ["StreamPassThrough", "BatchIm2Col"]
 _KERNELS: dict[str, Kernel] = {}
 
 
@@ -66,7 +71,9 @@ def supported_op_types() -> list[str]:
 
 # ---- the registrations ------------------------------------------------------------
 register(SPARSE_MVAU)
+register(MAXPOOL)          # after the MVAU rewrite: it turns the pooled activations into BINARY bits
 register(LabelSelectKernel("LabelSelect_hls"))
 register(THRESHOLDING)
 register(FIFO)
 register(WIDTH_CONVERTER)
+register(SWG)

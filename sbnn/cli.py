@@ -122,6 +122,7 @@ def _add_build(sub) -> None:
     p.add_argument("--folding", help="JSON of per-layer PE/SIMD (and weight_mode), as for `sbnn compile`")
     p.add_argument("--target-fps", type=float, help="or fold for this many frames/s at the board clock")
     p.add_argument("--weight-mode", default="baked", help="baked (weights in logic, default) or memory (ROM)")
+    p.add_argument("--data-dir", help="directory of the model's data set files (CIFAR-10/100: python-pickle layout)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run_build)
 
@@ -133,7 +134,8 @@ def _run_build(args) -> int:
     compile_cfg = CompileConfig.from_options(folding=args.folding, target_fps=args.target_fps,
                                              weight_mode=args.weight_mode)
     report = run_build(BuildConfig(model=args.model, board=args.board, build_dir=args.build_dir,
-                                   frames=args.frames, progress=not args.quiet, compile=compile_cfg))
+                                   frames=args.frames, progress=not args.quiet, compile=compile_cfg,
+                                   data_dir=args.data_dir))
     short = {k: report[k] for k in ("board", "part", "frames_verified", "bit_exact", "accuracy_qonnx",
                                      "accuracy_rtlsim", "cycles_per_frame", "latency_cycles", "fps_estimate",
                                      "resources", "weight_sparsity")}
@@ -179,6 +181,9 @@ def _add_compile(sub) -> None:
     p.add_argument("--weight-mode", default="baked", choices=("baked", "memory"),
                    help="weight storage of the sparse MVAUs (default baked)")
     p.add_argument("--fpga-part", default="xc7z020clg400-1", help="FPGA part for FINN's layer specialization")
+    p.add_argument("--input-max-value", type=int,
+                   help="pixel value the model reads as 1.0 (255 for 8-bit images): the hardware takes integer "
+                        "pixels (default: what `sbnn export` recorded; float input otherwise)")
     p.set_defaults(func=_run_compile)
 
 
@@ -187,7 +192,8 @@ def _run_compile(args) -> int:
     from sbnn.flow.config import CompileConfig
 
     cfg = CompileConfig.from_options(folding=args.folding, target_fps=args.target_fps, fclk_mhz=args.fclk_mhz,
-                                     weight_mode=args.weight_mode, fpga_part=args.fpga_part)
+                                     weight_mode=args.weight_mode, fpga_part=args.fpga_part,
+                                     input_max_value=args.input_max_value)
     build = args.build_dir or str(Path("build") / f"compile_{Path(args.model).stem.replace('.', '_')}")
     rep = compile_model(args.model, build, cfg)
     print(rep["table"])

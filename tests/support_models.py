@@ -57,3 +57,29 @@ def compiled_models() -> dict[str, dict]:
         crep = compile_model(onnx_path, build, quiet=True)
         out[name] = dict(ckpt=ckpt, onnx=onnx_path, build=build, export=rep, compile=crep)
     return out
+
+
+def export_brevitas_finn_cnv(path: Path, *, convs=((8, False), (8, True), (16, False), (16, True), (32, False),
+                                                   (32, False)), fcs=(64, 64), in_ch: int = 3, seed: int = 0) -> Path:
+    """A w1a1 CNV built by Brevitas' own bnn_pynq code (``brevitas_examples.bnn_pynq.models.CNV``: FINN's CNV
+    topology, 8-bit input, +-1 weights with a scale, TensorNorm), random init, at reduced channel counts,
+    exported with ``brevitas.export.export_qonnx``: a model sbnn did not make or train."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas_examples.bnn_pynq.models import CNV as cnv_module
+
+    widths = {"CNV_OUT_CH_POOL": list(convs),
+              "INTERMEDIATE_FC_FEATURES": [(convs[-1][0], fcs[0]), (fcs[0], fcs[1])],
+              "LAST_FC_IN_FEATURES": fcs[1]}
+    torch.manual_seed(seed)
+    saved = {k: getattr(cnv_module, k) for k in widths}
+    try:
+        for k, v in widths.items():
+            setattr(cnv_module, k, v)
+        model = cnv_module.CNV(num_classes=10, weight_bit_width=1, act_bit_width=1, in_bit_width=8, in_ch=in_ch)
+    finally:
+        for k, v in saved.items():
+            setattr(cnv_module, k, v)
+    model.eval()
+    export_qonnx(model, torch.rand(1, in_ch, 32, 32), export_path=str(path), dynamo=False)
+    return Path(path)

@@ -160,3 +160,23 @@ def test_loopback_batches_and_throughput():
     assert r["frames"] == 200 and r["fps"] > 0 and r["fps_end_to_end"] > 0 and r["backend"] == "loopback"
     with pytest.raises(ValueError, match="need n >= 1"):
         acc.throughput(0)
+
+
+def test_conv_images_in_either_layout():
+    """A conv net's input is NHWC pixels (config.json image_layout); NCHW arrays are transposed, not misread."""
+    from sbnn.bitstreams.deploy import make_config
+
+    spec = StreamSpec((4, 5, 3), 8, 3, "uint")
+    cfg = make_config(spec, StreamSpec((60,), 8, 3, "uint"))
+    assert cfg["image_layout"] == "NHWC"
+    assert make_config(StreamSpec((784,), 8, 4, "uint"), StreamSpec((1,), 8, 1, "uint"))["image_layout"] is None
+    acc = Accelerator(cfg, SimBackend(lambda packed: packed))    # echo: the "scores" are the pixels
+    nhwc = np.random.default_rng(0).integers(0, 256, (6, 4, 5, 3), dtype=np.uint8)
+    nchw = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+    assert np.array_equal(acc.images_to_frames(nchw, "NCHW"), nhwc)
+    assert np.array_equal(acc.infer(nchw, layout="NCHW"), acc.infer(nhwc))
+    assert np.array_equal(acc.infer(nhwc), nhwc.reshape(6, -1).argmax(axis=1))
+    with pytest.raises(ValueError, match="shape"):
+        acc.infer(nchw)           # NCHW given as the default NHWC: refused by the shape check, never misread
+    with pytest.raises(ValueError, match="layout"):
+        acc.images_to_frames(nhwc, "NWHC")

@@ -38,7 +38,9 @@ DEFAULT_DOWNLOAD_DIR = Path.home() / ".cache" / "sbnn" / "datasets"
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
-KNOWN_DATASETS = ("fashion-mnist", "mnist", "mnist-5k", "digits", "cifar10", "cifar100")
+KNOWN_DATASETS = ("fashion-mnist", "fashion-mnist-32", "mnist", "mnist-5k", "digits", "cifar10", "cifar100")
+# 28x28 sets that also come zero-padded to 32x32 (CNV needs >= 32x32 inputs: six valid 3x3 convs and two pools)
+PADDED_32 = {"fashion-mnist-32": "fashion-mnist"}
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,13 @@ def _load_cifar(name: str, data_dir: str | None, download: bool) -> _Raw:
 
 # ---------------------------------------------------------------------- public
 
+def _pad_to_32(raw: _Raw) -> _Raw:
+    """28x28 images -> 32x32 with a 2-pixel border of zeros (background), as LeNet-style pipelines do."""
+    pad = ((0, 0), (0, 0), (2, 2), (2, 2))
+    return raw._replace(x_train=np.pad(raw.x_train, pad), x_test=np.pad(raw.x_test, pad),
+                        source=raw.source + " (zero-padded to 32x32)")
+
+
 def _subset(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     if n is None or n >= len(y):
         return x, y
@@ -332,7 +341,9 @@ def load_dataset(name: str, data_dir: str | None = None, *, split_seed: int = 0,
         raise UserError(f"unknown data set {name!r}; choose one of: {', '.join(KNOWN_DATASETS)}")
     if subset is not None and (not isinstance(subset, int) or subset < 1):
         raise UserError(f"subset must be a positive number of samples, got {subset!r}")
-    if key in ("fashion-mnist", "mnist"):
+    if key in PADDED_32:
+        raw = _pad_to_32(_load_idx_dataset(PADDED_32[key], data_dir))
+    elif key in ("fashion-mnist", "mnist"):
         raw = _load_idx_dataset(key, data_dir)
     elif key == "mnist-5k":
         raw = _load_mnist_5k(split_seed)

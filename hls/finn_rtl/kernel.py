@@ -20,7 +20,8 @@ from pathlib import Path
 import finn
 
 from sbnn.hls.finn_rtl.fifo_patch import patch_fifo
-from sbnn.hls.kernel import HdlFiles, Kernel
+from sbnn.hls.finn_rtl.passthrough import OP_TYPE as PASS_THROUGH
+from sbnn.hls.kernel import SBNN_DOMAIN, HdlFiles, Kernel
 
 FINN_RTLLIB = Path(finn.__file__).parent / "finn-rtllib"
 GENERIC_DOMAIN = "finn.custom_op.fpgadataflow"
@@ -72,17 +73,19 @@ class FinnRtlKernel(Kernel):
                         lib_files=lib, port_style="finn", extra_ports=self.extra_ports)
 
 
-class WidthConverterKernel(FinnRtlKernel):
+class PassThroughKernel(FinnRtlKernel):
+    """FIFOs and width converters: in Python they pass values through (FINN's width converter only
+    takes batch 1), shaped as their output tensor is declared (:mod:`sbnn.hls.finn_rtl.passthrough`)."""
+
     def python_view(self, node) -> None:
-        # a width converter passes values through unchanged; FINN's Python version only takes batch 1
-        node.op_type, node.domain = "Identity", ""
+        node.op_type, node.domain = PASS_THROUGH, SBNN_DOMAIN
         del node.attribute[:]
 
 
 THRESHOLDING = FinnRtlKernel("Thresholding_rtl", ["axi/hdl/axilite.sv", "thresholding/hdl/thresholding.sv",
                                                   "thresholding/hdl/thresholding_axi.sv"],
                              extra_ports=_THRESHOLDING_TIES, short_name="Thres")
-FIFO = FinnRtlKernel("StreamingFIFO_rtl", ["fifo/hdl/fifo.sv"], extra_ports=".count(), .maxcount()",
+FIFO = PassThroughKernel("StreamingFIFO_rtl", ["fifo/hdl/fifo.sv"], extra_ports=".count(), .maxcount()",
                      short_name="FIFO", in_layer_table=False)
-WIDTH_CONVERTER = WidthConverterKernel("StreamingDataWidthConverter_rtl", ["dwc/hdl/vpc.sv", "dwc/hdl/dwc_axi.sv"],
+WIDTH_CONVERTER = PassThroughKernel("StreamingDataWidthConverter_rtl", ["dwc/hdl/vpc.sv", "dwc/hdl/dwc_axi.sv"],
                                        short_name="DWC", in_layer_table=False)

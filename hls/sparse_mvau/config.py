@@ -14,6 +14,13 @@ Widths are exact, derived from :func:`reference.acc_range`:
   same predicate on every reachable ``acc``), so they fit ``acc_width``.
 * ``out_width``: 1 for thresholded layers, otherwise the signed width of the
   ``noActivation`` output range.
+
+Input elements are bits (``in_bits = 1``, the default) or, in the
+integer-input mode, ``in_bits``-wide integers (two's complement when
+``in_signed``), acc = 2**k*S + R*X with sums instead of popcounts (reference.py).
+Its widths, all signed: ``part_width`` (one step's sum in a lane),
+``s_width`` (S_j), ``x_width`` (X); ``acc_width`` also covers ``s_width + k``
+and X, so every operand of the lane adder is exact.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sbnn.hls.kernel import WEIGHT_MODES
-from sbnn.hls.sparse_mvau.reference import acc_range, sparse_mvau_reference
+from sbnn.hls.sparse_mvau.reference import acc_range, input_range, sparse_mvau_reference
 from sbnn.hls.streams import pad8
+
+
+MAX_IN_BITS = 16   # widest integer input element
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -51,6 +61,8 @@ class SparseMVAUConfig:
     weight_mode: str = "baked"
     no_activation: bool = False
     name: str = "sparse_mvau"
+    in_bits: int = 1
+    in_signed: bool = False
     _lo: np.ndarray = field(init=False, repr=False)
     _hi: np.ndarray = field(init=False, repr=False)
 
@@ -67,8 +79,12 @@ class SparseMVAUConfig:
         self.mask = np.asarray(self.mask, dtype=np.int64)
         if self.mask.shape != (mw, mh) or not np.isin(self.mask, (0, 1)).all():
             raise ValueError(f"mask must be a 0/1 array of shape (MW, MH)=({mw}, {mh}), got {self.mask.shape}")
+        if not (self.in_bits == 1 and not self.in_signed) and not 2 <= self.in_bits <= MAX_IN_BITS:
+            raise ValueError(f"in_bits={self.in_bits}, in_signed={self.in_signed}: inputs are bits (in_bits=1, "
+                             f"unsigned) or integers of 2..{MAX_IN_BITS} bits")
         self.alpha_num = np.broadcast_to(np.asarray(self.alpha_num, dtype=np.int64), (mh,)).copy()
-        self._lo, self._hi = acc_range(self.mask, self.alpha_num, self.alpha_shift)
+        rng = self.in_range if self.integer_input else None
+        self._lo, self._hi = acc_range(self.mask, self.alpha_num, self.alpha_shift, rng)
         if self.no_activation:
             self.thresholds = None
             self.invert = None
@@ -112,6 +128,47 @@ class SparseMVAUConfig:
             steps += [(nf, sf) for sf in (sfs or [0])]
         return steps
 
+    # ---- input elements ------------------------------------------------
+    @property
+    def integer_input(self) -> bool:
+        """Integer-input mode: in_bits-wide integer elements instead of bits."""
+        return self.in_bits > 1
+
+    @property
+    def in_range(self) -> tuple[int, int]:
+        return input_range(self.in_bits, self.in_signed)
+
+    def check_inputs(self, x: np.ndarray) -> np.ndarray:
+        """x as int64 (..., MW); ValueError unless every element is an integer in ``in_range``."""
+        a = np.asarray(x)
+        if a.shape[-1:] != (self.MW,):
+            raise ValueError(f"{self.name}: inputs must have shape (..., MW={self.MW}), got {a.shape}")
+        v = a.astype(np.int64)
+        lo, hi = self.in_range
+        if not np.array_equal(v, a) or (v.size and (v.min() < lo or v.max() > hi)):
+            kind = f"{self.in_bits}-bit {'signed' if self.in_signed else 'unsigned'}" if self.integer_input else "bits"
+            raise ValueError(f"{self.name}: inputs must be integers in [{lo}, {hi}] ({kind})")
+        return v
+
+    def sum_width(self, n: int) -> int:
+        """Signed width of a sum of n input elements (integer-input mode)."""
+        lo, hi = self.in_range
+        return signed_width(n * lo, n * hi)
+
+    @property
+    def part_width(self) -> int:
+        """One step's sum in a lane: at most min(SIMD, c_max) elements (at least one element's width)."""
+        return self.sum_width(max(1, min(self.SIMD, int(self.c.max()))))
+
+    @property
+    def s_width(self) -> int:
+        """S_j: at most c_max elements (at least one element's width)."""
+        return self.sum_width(max(1, int(self.c.max())))
+
+    @property
+    def x_width(self) -> int:
+        return self.sum_width(self.MW)
+
     # ---- widths --------------------------------------------------------
     @property
     def count_width(self) -> int:
@@ -134,15 +191,27 @@ class SparseMVAUConfig:
 
     @property
     def acc_width(self) -> int:
+        if self.integer_input:
+            return self._int_acc_width()
         r = self.alpha_num
         lo = min(int(self._lo.min()), int((r * self.MW).min()), 0)
         hi = max(int(self._hi.max()) + 1, int((r * self.MW).max()), self.MW << self.alpha_shift)
         return signed_width(lo, hi)
 
+    def _int_acc_width(self) -> int:
+        """Covers acc (and thresholds up to hi + 1), R*X for every R, S << k and X."""
+        xlo, xhi = self.MW * self.in_range[0], self.MW * self.in_range[1]
+        r = self.alpha_num
+        lo = min(int(self._lo.min()), int(np.minimum(r * xlo, r * xhi).min()), 0)
+        hi = max(int(self._hi.max()) + 1, int(np.maximum(r * xlo, r * xhi).max()))
+        return max(signed_width(lo, hi), self.s_width + self.alpha_shift, self.x_width)
+
     @property
     def out_range(self) -> tuple[int, int]:
         if not self.no_activation:
             return 0, 1
+        if self.integer_input:
+            return int(self._lo.min()), int(self._hi.max())
         return int((2 * self._lo - self.out_const).min()), int((2 * self._hi - self.out_const).max())
 
     @property
@@ -151,7 +220,7 @@ class SparseMVAUConfig:
 
     @property
     def in_stream_width(self) -> int:
-        return self.SIMD
+        return self.SIMD * self.in_bits
 
     @property
     def out_stream_width(self) -> int:
@@ -166,6 +235,6 @@ class SparseMVAUConfig:
         return pad8(self.out_stream_width)
 
     def reference(self, a_bits: np.ndarray) -> np.ndarray:
-        """Expected outputs from the bit-true reference model."""
+        """Expected outputs from the bit-true reference model (bits, or integers in integer-input mode)."""
         return sparse_mvau_reference(a_bits, self.mask, self.alpha_num, self.alpha_shift,
-                                     self.thresholds, self.invert)
+                                     self.thresholds, self.invert, integer_input=self.integer_input)

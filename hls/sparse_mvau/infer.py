@@ -15,6 +15,7 @@ from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
 from sbnn.errors import UserError
+from sbnn.hls.sparse_mvau.config import signed_width
 from sbnn.hls.sparse_mvau.op import OP_TYPE, make_sparse_xnor_mvau_node
 from sbnn.hls.sparse_mvau.reference import acc_range
 
@@ -76,23 +77,33 @@ def exact_alpha_nums(u: np.ndarray, d: np.ndarray, node_name: str, max_shift: in
     return r, k
 
 
-def integer_thresholds(t: np.ndarray, d: np.ndarray, const: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Convert ``y_j >= T_j`` with ``y_j = (d_j / 2**k)(2 acc_j - const_j)`` into ``(acc_j >= T'_j) xor inv_j``.
+def integer_thresholds(t: np.ndarray, d: np.ndarray, const: np.ndarray, k: int,
+                       acc_mult: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Convert ``y_j >= T_j`` with ``y_j = (d_j / 2**k)(m acc_j - const_j)`` into ``(acc_j >= T'_j) xor inv_j``.
 
-    Exact rational arithmetic on the float values: d > 0: acc >= ceil((2**k T/d + const)/2);
-    d < 0: not (acc >= floor((2**k T/d + const)/2) + 1).
+    ``m`` (``acc_mult``) is 2 for bipolar inputs and 1 (with const 0) for integer inputs.
+    Exact rational arithmetic on the float values: d > 0: acc >= ceil((2**k T/d + const)/m);
+    d < 0: not (acc >= floor((2**k T/d + const)/m) + 1).
     """
     mh = len(d)
     tt = np.empty(mh, dtype=np.int64)
     inv = np.zeros(mh, dtype=np.int64)
     for j in range(mh):
-        x = (Fraction(float(t[j])) * (1 << k) / Fraction(float(d[j])) + int(const[j])) / 2
+        x = (Fraction(float(t[j])) * (1 << k) / Fraction(float(d[j])) + int(const[j])) / acc_mult
         if d[j] > 0:
             tt[j] = -((-x.numerator) // x.denominator)  # ceil
         else:
             tt[j] = x.numerator // x.denominator + 1    # floor + 1
             inv[j] = 1
     return tt, inv
+
+
+def integer_acc_range(mask: np.ndarray, r: np.ndarray, k: int, in_lo: int, in_hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron (min, max) of ``acc_j = sum_i (2**k b_ij + R_j) x_i`` over integer inputs in [in_lo, in_hi]."""
+    coef = (np.asarray(mask, dtype=np.int64) << k) + np.asarray(r, dtype=np.int64)[None, :]
+    lo = np.minimum(coef * in_lo, coef * in_hi).sum(axis=0)
+    hi = np.maximum(coef * in_lo, coef * in_hi).sum(axis=0)
+    return lo, hi
 
 
 def _is_bipolar_mt(model, node) -> bool:
@@ -111,23 +122,79 @@ def _make_mt_binary(model, node) -> None:
     model.set_tensor_datatype(node.output[0], DataType["BINARY"])
 
 
+# Ops that move activation bits around without computing on them (a conv's sliding window, a flatten or reshape, a max-pool:
+# max of +-1 values is the OR of their bits). The rewrite looks through them for the layer that makes the bits.
+BIT_PATH_OPS = ("Im2Col", "MaxPoolNHWC", "Flatten", "Reshape")
+
+
+def _check_bit_path_node(model, node) -> None:
+    if node.op_type == "Im2Col":
+        pads = getCustomOp(node).get_nodeattr("pad_amount")
+        if any(int(p) for p in pads):
+            raise UserError(f"unsupported layer: node '{node.name}' (Im2Col) zero-pads its input (pads {list(pads)}); "
+                            "sbnn's conv layers need padding=0 (bipolar activations have no zero)")
+
+
+def activation_source(model, tensor: str) -> tuple[object, list[str]]:
+    """(node that makes the values of ``tensor``, tensors on the way) through Im2Col / MaxPoolNHWC nodes."""
+    path = [tensor]
+    producer = model.find_producer(tensor)
+    while producer is not None and producer.op_type in BIT_PATH_OPS:
+        _check_bit_path_node(model, producer)
+        path.append(producer.input[0])
+        producer = model.find_producer(producer.input[0])
+    return producer, path
+
+
+def _bits_consumers_ok(model, tensor: str) -> None:
+    for c in model.find_consumers(tensor):
+        if c.op_type in BIT_PATH_OPS:
+            _bits_consumers_ok(model, c.output[0])
+        elif c.op_type != "MatMul" or model.get_initializer(c.input[1]) is None:
+            raise UserError(f"activation '{tensor}' feeds node '{c.name}' ({c.op_type}) besides binary "
+                            "layers; cannot turn it into activation bits")
+
+
 class InferSparseXnorMVAU(Transformation):
-    """Binary-input MatMul with two-valued weight columns (+ bipolar MultiThreshold) -> SparseXnorMVAU.
+    """Binary- or integer-input MatMul with two-valued weight columns (+ bipolar MultiThreshold) -> SparseXnorMVAU.
 
     One node per apply (FINN style; ``model.transform`` repeats until nothing changes), in
     graph order. Per column j the mask marks the minority value v_j, u_j is the other one,
-    ``d_j = v_j - u_j`` and ``R_j / 2**k = u_j / d_j`` must be exact. Then
+    ``d_j = v_j - u_j`` and ``R_j / 2**k = u_j / d_j`` must be exact. With bipolar inputs
+    (activation bits a, x = 2a - 1)
 
-        y_j = (d_j / 2**k) (2 acc_j - (2**k c_j + R_j MW))
+        y_j = (d_j / 2**k) (2 acc_j - (2**k c_j + R_j MW)),   acc_j = 2**k popc(a & b_j) + R_j popc(a)
+
+    and with integer inputs x (the first layer of a conv net sees 8-bit pixels)
+
+        y_j = (d_j / 2**k) acc_j,                             acc_j = 2**k sum_{b=1} x + R_j sum x
 
     A following bipolar MultiThreshold ``y_j >= T_j`` becomes an integer threshold and an
     inversion bit (exact rational arithmetic); otherwise the node is ``noActivation`` and a
-    Mul by ``d_j / 2**k`` restores y (FINN absorbs it into TopK where it can).
+    Mul by ``d_j / 2**k`` restores y (FINN absorbs it into TopK where it can). The input may
+    come through a conv's sliding window (Im2Col) and max-pools (``activation_source``); the
+    MatMul then runs once per output pixel (``numInputVectors`` [1, H, W]).
     """
 
     def __init__(self, weight_mode: str = "baked"):
         super().__init__()
         self.weight_mode = weight_mode
+
+    def _input_kind(self, model, node, x: str, idt) -> tuple[str, object, list[str]]:
+        """("bits" | "int", bit-source node, path tensors); raises for inputs no sparse MVAU can take."""
+        producer, path = activation_source(model, x)
+        if idt in (DataType["BIPOLAR"], DataType["BINARY"]):
+            if producer is not None and producer.op_type == OP_TYPE:
+                return "bits", producer, path
+            if _is_bipolar_mt(model, producer) or (idt == DataType["BINARY"] and producer is not None
+                                                   and producer.op_type == "MultiThreshold"):
+                return "bits", producer, path
+            raise UserError(f"node '{node.name}' (MatMul) has {idt.name.lower()} inputs that no sign activation "
+                            f"produces (producer: {producer.op_type if producer else 'graph input'}); cannot turn "
+                            "them into activation bits")
+        if idt.is_integer() and 2 <= idt.bitwidth() <= 16:
+            return "int", producer, path
+        return "none", producer, path
 
     def apply(self, model):
         graph = model.graph
@@ -137,18 +204,11 @@ class InferSparseXnorMVAU(Transformation):
             x, wname, y = node.input[0], node.input[1], node.output[0]
             w = model.get_initializer(wname)
             idt = model.get_tensor_datatype(x)
-            if w is None or idt not in (DataType["BIPOLAR"], DataType["BINARY"]):
+            if w is None:
                 continue
-            producer = model.find_producer(x)
-            if idt == DataType["BINARY"] and (producer is None or producer.op_type != OP_TYPE):
-                if not (producer is not None and producer.op_type == "MultiThreshold"):
-                    raise UserError(f"node '{node.name}' (MatMul) takes 0/1 inputs that are not activation bits of a "
-                                    "binary layer; a sparse XNOR-popcount MVAU needs bipolar (+-1) activations")
-            if idt == DataType["BIPOLAR"]:
-                if not _is_bipolar_mt(model, producer):
-                    raise UserError(f"node '{node.name}' (MatMul) has bipolar inputs that no MultiThreshold produces "
-                                    f"(producer: {producer.op_type if producer else 'graph input'}); cannot turn "
-                                    "them into activation bits")
+            kind, producer, path = self._input_kind(model, node, x, idt)
+            if kind == "none":
+                continue
             w = np.asarray(w, dtype=np.float64)
             if w.ndim != 2:
                 raise UserError(f"node '{node.name}' (MatMul) has a {w.ndim}-D weight; expected (MW, MH)")
@@ -157,10 +217,14 @@ class InferSparseXnorMVAU(Transformation):
             mt = consumers[0] if len(consumers) == 1 and consumers[0].op_type == "MultiThreshold" else None
             u, mask, d = column_levels(w, node.name, positive=mt is None)
             r, k = exact_alpha_nums(u, d, node.name)
-            const = (mask.sum(axis=0) << k) + r * mw
+            if kind == "bits":
+                const, acc_mult, in_dtype = (mask.sum(axis=0) << k) + r * mw, 2, "BINARY"
+                lo, hi = acc_range(mask, r, k)
+            else:
+                const, acc_mult, in_dtype = np.zeros(mh, dtype=np.int64), 1, idt.name
+                lo, hi = integer_acc_range(mask, r, k, int(idt.min()), int(idt.max()))
             in_shape = model.get_tensor_shape(x)
             nvec = list(in_shape[:-1])
-            lo, hi = acc_range(mask, r, k)
             new_nodes = []
             if mt is not None:
                 if not _is_bipolar_mt(model, mt):
@@ -171,17 +235,20 @@ class InferSparseXnorMVAU(Transformation):
                     raise UserError(f"node '{mt.name}' (MultiThreshold) has {t.shape[-1]} thresholds per channel; "
                                     "a sign activation has one")
                 t = np.broadcast_to(t.reshape(-1), (mh,))
-                tt, inv = integer_thresholds(t, d, const, k)
+                tt, inv = integer_thresholds(t, d, const, k, acc_mult)
                 tt = np.clip(tt, lo, hi + 1)
                 out = mt.output[0]
                 new_nodes.append(make_sparse_xnor_mvau_node(
                     node.name + "_sparse", x, out, mask, r, k, tt, inv, "BINARY", nvec,
-                    weight_mode=self.weight_mode))
+                    weight_mode=self.weight_mode, input_dtype=in_dtype))
                 out_dt = DataType["BINARY"]
             else:
-                olo = int((2 * lo - const).min())
-                ohi = int((2 * hi - const).max())
-                out_dt = int_datatype_for(olo, ohi)
+                olo = int((acc_mult * lo - const).min())
+                ohi = int((acc_mult * hi - const).max())
+                if kind == "int":   # the RTL emits acc as a signed number (config.out_width)
+                    out_dt = DataType[f"INT{max(2, signed_width(olo, ohi))}"]
+                else:
+                    out_dt = int_datatype_for(olo, ohi)
                 if out_dt in (DataType["BIPOLAR"], DataType["BINARY"]):
                     out_dt = DataType["INT2"]
                 factor = d / 2.0**k
@@ -189,7 +256,7 @@ class InferSparseXnorMVAU(Transformation):
                 acc_out = y if scalar and factor[0] == 1.0 else model.make_new_valueinfo_name()
                 new_nodes.append(make_sparse_xnor_mvau_node(
                     node.name + "_sparse", x, acc_out, mask, r, k, None, None, out_dt.name, nvec,
-                    weight_mode=self.weight_mode))
+                    weight_mode=self.weight_mode, input_dtype=in_dtype))
                 if acc_out != y:
                     fac = np.asarray(factor[:1] if scalar else factor, dtype=np.float32)
                     if not scalar:
@@ -198,14 +265,13 @@ class InferSparseXnorMVAU(Transformation):
                     model.set_initializer(fname, fac)
                     new_nodes.append(helper.make_node("Mul", [acc_out, fname], [y], name=node.name + "_scale"))
                     model.set_tensor_shape(acc_out, list(nvec) + [mh])
-            # the input becomes activation bits
-            if idt == DataType["BIPOLAR"]:
-                for c in model.find_consumers(x):
-                    if c.op_type != "MatMul" or model.get_initializer(c.input[1]) is None:
-                        raise UserError(f"activation '{x}' feeds node '{c.name}' ({c.op_type}) besides binary "
-                                        "layers; cannot turn it into activation bits")
-                _make_mt_binary(model, producer)
-            model.set_tensor_datatype(x, DataType["BINARY"])
+            if kind == "bits":
+                # the input (and every tensor back to the layer that makes it) becomes activation bits
+                if producer.op_type == "MultiThreshold":
+                    _bits_consumers_ok(model, producer.output[0])
+                    _make_mt_binary(model, producer)
+                for tensor in path:
+                    model.set_tensor_datatype(tensor, DataType["BINARY"])
             for i, nn_ in enumerate(new_nodes):
                 graph.node.insert(idx + i, nn_)
             graph.node.remove(node)

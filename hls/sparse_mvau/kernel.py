@@ -49,7 +49,8 @@ def best_folding(inst, target_cycles: int) -> tuple[int, int, bool]:
             if cyc > target_cycles:
                 continue
             cfg = SparseMVAUConfig(mw, mh, pe, simd, base.alpha_shift, mask, base.alpha_num, base.thresholds,
-                                   base.invert, base.weight_mode, base.no_activation)
+                                   base.invert, base.weight_mode, base.no_activation,
+                                   in_bits=base.in_bits, in_signed=base.in_signed)
             key = (lut_estimate(cfg), pe * simd, cyc)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
@@ -113,7 +114,7 @@ class SparseMVAUKernel(Kernel):
         return dict(MW=inst.get_nodeattr("MW"), MH=inst.get_nodeattr("MH"), PE=inst.get_nodeattr("PE"),
                     SIMD=inst.get_nodeattr("SIMD"), sparsity=round(inst.sparsity(), 4), nnz=int(mask.sum()),
                     alpha_shift=inst.get_nodeattr("alpha_shift"), noActivation=inst.get_nodeattr("noActivation"),
-                    weight_mode=inst.get_nodeattr("weight_mode"))
+                    weight_mode=inst.get_nodeattr("weight_mode"), input_dtype=inst.get_nodeattr("inputDataType"))
 
     def streamlined_counterpart(self, model, node):
         """Thresholded: the output bits equal the bipolar MultiThreshold's output (same tensor name) as bits.

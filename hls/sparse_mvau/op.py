@@ -12,8 +12,10 @@ by importing the domain module, the way qonnx documents for packages. FINN's
 own cycle/resource analyses only look at FINN's ``...fpgadataflow.hls/rtl``
 domains; sbnn asks the kernel registry instead (``sbnn.hls.ops``).
 
-One data input (the activation bits, BINARY, ``numInputVectors + [MW]``), one
-output. The layer's parameters are node attributes, so that cycle and resource
+One data input (``numInputVectors + [MW]``): activation bits (``inputDataType``
+BINARY) or, in the integer-input mode (the first layer, which sees pixels),
+integers of any qonnx integer ``inputDataType`` of 2..16 bits such as UINT8 or
+INT8 (``input_format``); one output. The layer's parameters are node attributes, so that cycle and resource
 estimates (which FINN queries without access to the model's initializers) see
 the sparsity pattern:
 
@@ -22,7 +24,8 @@ the sparsity pattern:
 * ``thresholds`` (ints, MH) and ``invert`` (ints, MH) unless ``noActivation``.
 
 Thresholded: out_j = (acc_j >= T_j) xor inv_j (BINARY). noActivation:
-out_j = 2 acc_j - (2**k c_j + R_j MW) (signed integer).
+out_j = 2 acc_j - (2**k c_j + R_j MW) (signed integer) for bit inputs, out_j = acc_j
+for integer inputs (acc_j = 2**k S_j + R_j X, reference.py).
 """
 
 from __future__ import annotations
@@ -33,11 +36,25 @@ from qonnx.core.datatype import DataType
 
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from sbnn.hls.kernel import SBNN_DOMAIN, WEIGHT_MODES
-from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.config import MAX_IN_BITS, SparseMVAUConfig
 from sbnn.hls.sparse_mvau.estimates import cycles_per_frame_of, lut_estimate, memory_bram18
 from sbnn.hls.sparse_mvau.reference import sparse_mvau_reference
 
 OP_TYPE = "SparseXnorMVAU"
+
+
+def input_format(dtype_name: str) -> tuple[int, bool]:
+    """(in_bits, in_signed) of an ``inputDataType``: BINARY is (1, False); integer types of 2..16 bits."""
+    try:
+        dt = DataType[dtype_name]
+    except KeyError:
+        raise ValueError(f"SparseXnorMVAU: unknown inputDataType {dtype_name!r}") from None
+    if dt == DataType["BINARY"]:
+        return 1, False
+    if not dt.is_integer() or dt == DataType["BIPOLAR"] or not 2 <= dt.bitwidth() <= MAX_IN_BITS:
+        raise ValueError(f"SparseXnorMVAU: inputDataType {dtype_name} is not supported; use BINARY (activation "
+                         f"bits) or an integer type of 2..{MAX_IN_BITS} bits such as UINT8 or INT8")
+    return dt.bitwidth(), dt.signed()
 
 
 class SparseXnorMVAU(HWCustomOp):
@@ -70,6 +87,7 @@ class SparseXnorMVAU(HWCustomOp):
     def get_config(self) -> SparseMVAUConfig:
         """The typed configuration shared with the RTL generator and the estimators."""
         no_act = bool(self.get_nodeattr("noActivation"))
+        in_bits, in_signed = input_format(self.get_nodeattr("inputDataType"))
         return SparseMVAUConfig(
             MW=self.get_nodeattr("MW"), MH=self.get_nodeattr("MH"), PE=self.get_nodeattr("PE"),
             SIMD=self.get_nodeattr("SIMD"), alpha_shift=self.get_nodeattr("alpha_shift"),
@@ -77,11 +95,18 @@ class SparseXnorMVAU(HWCustomOp):
             thresholds=None if no_act else np.asarray(self.get_nodeattr("thresholds"), dtype=np.int64),
             invert=None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64),
             weight_mode=self.get_nodeattr("weight_mode"), no_activation=no_act,
-            name=self.onnx_node.name if self.onnx_node.name.isidentifier() else "sparse_mvau")
+            name=self.onnx_node.name if self.onnx_node.name.isidentifier() else "sparse_mvau",
+            in_bits=in_bits, in_signed=in_signed)
 
     # ---- shapes, datatypes, streams ---------------------------------------
     def get_input_datatype(self, ind=0):
-        return DataType[self.get_nodeattr("inputDataType")]
+        name = self.get_nodeattr("inputDataType")
+        input_format(name)
+        return DataType[name]
+
+    def integer_input(self) -> bool:
+        """Integer-input mode (inputDataType is not BINARY)."""
+        return input_format(self.get_nodeattr("inputDataType"))[0] > 1
 
     def get_output_datatype(self, ind=0):
         return DataType[self.get_nodeattr("outputDataType")]
@@ -115,9 +140,13 @@ class SparseXnorMVAU(HWCustomOp):
     def infer_node_datatype(self, model):
         node = self.onnx_node
         idt = model.get_tensor_datatype(node.input[0])
-        if idt != self.get_input_datatype():
-            raise ValueError(f"{node.name}: input tensor has datatype {idt}, SparseXnorMVAU expects "
-                             f"{self.get_input_datatype()} (activation bits)")
+        ours = self.get_input_datatype()
+        fits = (idt.is_integer() and idt != DataType["BIPOLAR"] and ours.min() <= idt.min()
+                and idt.max() <= ours.max()) if self.integer_input() else idt == ours
+        if not fits:
+            what = "integers within its range" if self.integer_input() else "activation bits"
+            raise ValueError(f"{node.name}: input tensor has datatype {idt.name}, SparseXnorMVAU expects "
+                             f"{ours.name} ({what})")
         model.set_tensor_datatype(node.output[0], self.get_output_datatype())
 
     def verify_node(self):
@@ -142,14 +171,21 @@ class SparseXnorMVAU(HWCustomOp):
             raise NotImplementedError(f"{node.name}: exec_mode '{mode}' is not supported by SparseXnorMVAU; "
                                       "use python execution (sbnn's Verilator rtlsim runs the RTL)")
         a = np.asarray(context[node.input[0]])
-        if not np.isin(a, (0, 1)).all():
+        integer = self.integer_input()
+        if not integer and not np.isin(a, (0, 1)).all():
             raise ValueError(f"{node.name}: input must be activation bits 0/1 (BINARY), got other values")
+        if integer:
+            dt = self.get_input_datatype()
+            whole = np.array_equal(np.round(a), a)
+            if a.size and (not whole or a.min() < dt.min() or a.max() > dt.max()):
+                raise ValueError(f"{node.name}: input must be {dt.name} integers in [{dt.min()}, {dt.max()}], "
+                                 f"got {'non-integer values' if not whole else 'values'} in [{a.min()}, {a.max()}]")
         no_act = bool(self.get_nodeattr("noActivation"))
         out = sparse_mvau_reference(
             a.astype(np.int64), self.get_mask(), np.asarray(self.get_nodeattr("alpha_num"), dtype=np.int64),
             self.get_nodeattr("alpha_shift"),
             None if no_act else np.asarray(self.get_nodeattr("thresholds"), dtype=np.int64),
-            None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64))
+            None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64), integer_input=integer)
         context[node.output[0]] = out.astype(np.float32).reshape(
             a.shape[:-1] + (self.get_nodeattr("MH"),))
 
@@ -167,7 +203,8 @@ class SparseXnorMVAU(HWCustomOp):
     def get_op_and_param_counts(self):
         mask = self.get_mask()
         n = int(np.prod(self.get_nodeattr("numInputVectors")))
-        ret = {"op_xnor_popcount": int(mask.sum()) * n, "param_mask_nnz": int(mask.sum()),
+        op = f"op_mac_{self.get_nodeattr('inputDataType')}_sparse" if self.integer_input() else "op_xnor_popcount"
+        ret = {op: int(mask.sum()) * n, "param_mask_nnz": int(mask.sum()),
                "param_weight_bits": int(mask.size)}
         if not self.get_nodeattr("noActivation"):
             ret["param_threshold"] = int(self.get_nodeattr("MH"))
@@ -182,13 +219,17 @@ class SparseXnorMVAU(HWCustomOp):
 def make_sparse_xnor_mvau_node(name: str, inp: str, out: str, mask: np.ndarray, alpha_num, alpha_shift: int,
                                thresholds=None, invert=None, out_dtype: str = "BINARY",
                                num_input_vectors=(1,), pe: int = 1, simd: int = 1,
-                               weight_mode: str = "baked"):
-    """An ONNX node of type SparseXnorMVAU (domain sbnn.hls.ops) with the given parameters."""
+                               weight_mode: str = "baked", input_dtype: str = "BINARY"):
+    """An ONNX node of type SparseXnorMVAU (domain sbnn.hls.ops) with the given parameters.
+
+    ``input_dtype``: BINARY (activation bits) or an integer type such as UINT8 / INT8 (integer-input mode).
+    """
+    input_format(input_dtype)
     mask = np.asarray(mask).astype(np.uint8)
     mw, mh = mask.shape
     no_act = thresholds is None
     attrs = dict(MW=mw, MH=mh, PE=pe, SIMD=simd, alpha_shift=int(alpha_shift), noActivation=int(no_act),
-                 weight_mode=weight_mode, inputDataType="BINARY", outputDataType=out_dtype,
+                 weight_mode=weight_mode, inputDataType=input_dtype, outputDataType=out_dtype,
                  numInputVectors=[int(v) for v in num_input_vectors], backend="fpgadataflow",
                  mask=numpy_helper.from_array(mask, "mask"),
                  alpha_num=[int(v) for v in np.broadcast_to(alpha_num, (mh,))])

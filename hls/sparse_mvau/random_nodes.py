@@ -4,6 +4,10 @@ Both regressions draw node configurations the same way: a random element mask
 at a given sparsity, optionally an all-zero neuron and whole pruned PE x SIMD
 blocks, and one of four arithmetic kinds for R / 2**k. Keeping the draw here
 means the two test files exercise the same corner cases.
+
+Integer-input nodes (the multi-bit mode) add an input format
+(``random_input_format``) and integer stimuli that hit the range ends
+(``random_int_inputs``), where accumulator widths are decided.
 """
 
 from __future__ import annotations
@@ -40,3 +44,24 @@ def random_arith(rng: np.random.Generator, mh: int, kind: int) -> tuple[int, np.
     if kind == 2:
         return k, np.full(mh, int(rng.choice([v for v in range(-(2 << k) - 3, (2 << k) + 4) if v not in (0, -1)])))
     return k, rng.integers(-(2 << k) - 3, (2 << k) + 4, mh)
+
+
+INPUT_FORMATS = ((8, False), (8, True), (4, False), (4, True), (2, False), (2, True), (3, True), (12, True),
+                 (16, False))   # (in_bits, in_signed): UINT8, INT8, UINT4, INT4, UINT2, INT2, INT3, INT12, UINT16
+
+
+def random_input_format(rng: np.random.Generator) -> tuple[int, bool]:
+    """(in_bits, in_signed), UINT8 and INT8 (pixels) most often."""
+    if rng.random() < 0.5:
+        return 8, bool(rng.integers(2))
+    return INPUT_FORMATS[int(rng.integers(len(INPUT_FORMATS)))]
+
+
+def random_int_inputs(rng: np.random.Generator, n: int, mw: int, bits: int, signed: bool) -> np.ndarray:
+    """(n, mw) integers of the format: uniform rows, rows at the range ends (all min, all max, mixed) first."""
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    x = rng.integers(lo, hi + 1, (n, mw))
+    ends = [np.full(mw, lo), np.full(mw, hi), rng.choice([lo, hi], mw)]
+    for i, row in enumerate(ends[:n]):
+        x[i] = row
+    return x

@@ -33,6 +33,16 @@ Special cases, all one op: +-1 weights are alpha = -beta, i.e. R = -1, k = 1
 Tensor layouts follow FINN's MVAU: the mask has shape (MW, MH) like FINN's
 weight tensor; inputs are (..., MW) bits; thresholds (MH,), inversions (MH,),
 R (MH,) are integers.
+
+Integer-input mode (the first layer, which sees 8-bit pixels): inputs are the
+integers x_i themselves (signed or unsigned, ``input_range``), and with
+``w_ij = u_j + d_j b_ij``, ``R_j / 2**k = u_j / d_j``:
+
+    acc_j = 2**k * S_j + R_j * X,   S_j = sum_{b_ij=1} x_i,   X = sum_i x_i
+
+so ``y_j = (d_j / 2**k) * acc_j`` exactly. Thresholded layers output
+``(acc_j >= T_j) xor inv_j`` as above; noActivation layers output ``acc_j``
+itself (no bipolar constant to remove).
 """
 
 from __future__ import annotations
@@ -40,8 +50,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def input_range(bits: int, signed: bool) -> tuple[int, int]:
+    """(min, max) of a ``bits``-wide input element: two's complement if signed, else unsigned."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
 def accumulate(a_bits: np.ndarray, mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int) -> np.ndarray:
-    """acc[..., j] = 2**k * popc(a & b_j) + R_j * popc(a), exact int64."""
+    """acc[..., j] = 2**k * popc(a & b_j) + R_j * popc(a), exact int64.
+
+    The same formula with integer inputs: acc = 2**k * S_j + R_j * X (S_j, X sums instead of popcounts).
+    """
     a = np.asarray(a_bits, dtype=np.int64)
     b = np.asarray(mask, dtype=np.int64)
     if a.shape[-1] != b.shape[0]:
@@ -58,17 +78,23 @@ def sparse_mvau_reference(
     alpha_shift: int,
     thresholds: np.ndarray | None = None,
     invert: np.ndarray | None = None,
+    *,
+    integer_input: bool = False,
 ) -> np.ndarray:
     """Outputs of one sparse MVAU for input bit vectors ``a_bits[..., MW]``.
 
     With ``thresholds`` given: output bits (0/1, int64) per neuron.
     Without: the signed integer of equation (*) (``noActivation``).
+    ``integer_input=True``: the inputs are integers x_i (any range, see
+    ``input_range``), acc = 2**k S + R X, and noActivation outputs acc.
     """
     mask = np.asarray(mask, dtype=np.int64)
     mw, mh = mask.shape
     alpha_num = np.broadcast_to(np.asarray(alpha_num, dtype=np.int64), (mh,))
     acc = accumulate(a_bits, mask, alpha_num, alpha_shift)
     if thresholds is None:
+        if integer_input:
+            return acc
         const = (mask.sum(axis=0) << alpha_shift) + alpha_num * mw
         return 2 * acc - const
     t = np.broadcast_to(np.asarray(thresholds, dtype=np.int64), (mh,))
@@ -76,11 +102,18 @@ def sparse_mvau_reference(
     return (acc >= t).astype(np.int64) ^ inv
 
 
-def acc_range(mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron (min, max) of acc over all inputs: sizes accumulators and clips thresholds."""
+def acc_range(mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int,
+              in_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron (min, max) of acc over all inputs: sizes accumulators and clips thresholds.
+
+    ``in_range=(lo, hi)``: integer inputs, every x_i anywhere in [lo, hi] (integer-input mode);
+    default: input bits.
+    """
     mask = np.asarray(mask, dtype=np.int64)
     mw, mh = mask.shape
     r = np.broadcast_to(np.asarray(alpha_num, dtype=np.int64), (mh,))
+    if in_range is not None:
+        return int_acc_range(mask, r, alpha_shift, in_range)
     c = mask.sum(axis=0)
     # acc = 2**k S + R P with 0 <= S <= c and S <= P <= MW - c + S.
     lo_pos = np.zeros(mh, dtype=np.int64)              # R >= 0: a = 0
@@ -93,3 +126,24 @@ def acc_range(mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int) -> tupl
     lo = np.where(r >= 0, lo_pos, lo_neg)
     hi = np.where(r >= 0, hi_pos, np.maximum(hi_neg, 0))
     return lo, hi
+
+
+def int_acc_range(mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int,
+                  in_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) of acc_j = sum_i (2**k b_ij + R_j) x_i over the box x_i in [lo, hi].
+
+    acc is linear in x with coefficient 2**k + R_j on the c_j kept inputs and R_j
+    on the others, so each extreme takes every x_i at lo or hi by the sign of its
+    coefficient (exact for any sign of R and of the inputs).
+    """
+    lo, hi = (int(v) for v in in_range)
+    if lo > hi:
+        raise ValueError(f"input range ({lo}, {hi}) is empty")
+    mask = np.asarray(mask, dtype=np.int64)
+    mw, mh = mask.shape
+    r = np.broadcast_to(np.asarray(alpha_num, dtype=np.int64), (mh,))
+    c = mask.sum(axis=0)
+    kept, other = (1 << alpha_shift) + r, r      # coefficients of x_i with b_ij = 1 and b_ij = 0
+    acc_lo = c * np.minimum(kept * lo, kept * hi) + (mw - c) * np.minimum(other * lo, other * hi)
+    acc_hi = c * np.maximum(kept * lo, kept * hi) + (mw - c) * np.maximum(other * lo, other * hi)
+    return acc_lo, acc_hi

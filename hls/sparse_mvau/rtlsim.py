@@ -38,7 +38,8 @@ HERE = Path(__file__).parent
 
 @dataclass
 class StreamJob:
-    """One node instance and its stimulus: inputs (N, MW) of 0/1 bits."""
+    """One node instance and its stimulus: inputs (N, MW) of 0/1 bits, or integers in ``cfg.in_range``
+    for integer-input configs (``cfg.in_bits > 1``)."""
 
     cfg: SparseMVAUConfig
     inputs: np.ndarray
@@ -94,9 +95,10 @@ def build_model(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = Non
     return exe
 
 
-def pack_inputs(cfg: SparseMVAUConfig, a_bits: np.ndarray) -> np.ndarray:
-    """(N, MW) bits -> (N*SF, in_words) uint32 TDATA words, FINN packing (SIMD bits a beat)."""
-    return pack_stream(a_bits, cfg.SIMD, 1, cfg.in_tdata_width)
+def pack_inputs(cfg: SparseMVAUConfig, inputs: np.ndarray) -> np.ndarray:
+    """(N, MW) bits or integers -> (N*SF, in_words) uint32 TDATA words, FINN packing (SIMD elements of
+    ``cfg.in_bits`` bits a beat, two's complement when signed); ValueError for values outside ``cfg.in_range``."""
+    return pack_stream(cfg.check_inputs(inputs), cfg.SIMD, cfg.in_bits, cfg.in_tdata_width)
 
 
 def unpack_outputs(cfg: SparseMVAUConfig, words: np.ndarray) -> np.ndarray:

@@ -94,13 +94,14 @@ def recorded_options(cfg: BuildConfig) -> dict:
         "model": cfg.model, "model_sha": _file_sha(Path(cfg.model)) if cfg.model else None,
         "board": cfg.board, "folding": c.folding_config_file,
         "folding_sha": _file_sha(Path(c.folding_config_file)) if c.folding_config_file else None,
-        "target_fps": c.target_fps, "weight_mode": c.weight_mode, "frames": cfg.frames,
+        "target_fps": c.target_fps, "weight_mode": c.weight_mode, "frames": cfg.frames, "data_dir": cfg.data_dir,
     }
 
 
 # the first stage each option affects
 _OPTION_STAGE = {"model": "export", "model_sha": "export", "board": "compile", "folding": "compile",
-                 "folding_sha": "compile", "target_fps": "compile", "weight_mode": "compile", "frames": "rtlsim"}
+                 "folding_sha": "compile", "target_fps": "compile", "weight_mode": "compile", "frames": "rtlsim",
+                 "data_dir": "export"}
 
 
 def _stage_dir(build: Path, name: str) -> Path:
@@ -190,13 +191,13 @@ def stage_train(build: Path, progress: bool) -> Path:
     return out / "checkpoint.pt"
 
 
-def stage_export(build: Path, checkpoint: Path) -> tuple[Path, dict]:
+def stage_export(build: Path, checkpoint: Path, data_dir: str | None = None) -> tuple[Path, dict]:
     out = _stage_dir(build, "export")
     model = out / "model.qonnx.onnx"
     if not _done(build, "export"):
         _fresh(build, "export", inputs=[checkpoint])
         with _writing(build, "export", declared=(model.name, "model.qonnx.json", model.name + ".tmp.onnx")):
-            rep = export_checkpoint(checkpoint, model)
+            rep = export_checkpoint(checkpoint, model, data_dir=data_dir)
             _mark_done(build, "export", rep)
     return model, json.loads((out / DONE).read_text())
 
@@ -250,14 +251,14 @@ def stage_estimate(build: Path, board: Board, design: StitchedDesign) -> dict:
     return res
 
 
-def stage_rtlsim(build: Path, design: StitchedDesign, frames: int) -> dict:
+def stage_rtlsim(build: Path, design: StitchedDesign, frames: int, data_dir: str | None = None) -> dict:
     """rtlsim of the stitch stage's design (as it is) against FINN's execution of the compiled graph."""
     out = _stage_dir(build, "rtlsim")
     if not _done(build, "rtlsim"):
         _fresh(build, "rtlsim")
         compile_dir = _stage_dir(build, "compile")
         with _writing(build, "rtlsim", declared=("rtlsim.json", "rtlsim.json.tmp")):
-            stim = reference(compile_dir / HW_GRAPH, compile_dir, design, frames)
+            stim = reference(compile_dir / HW_GRAPH, compile_dir, design, frames, data_dir=data_dir)
             rep = simulate(design, stim, build_dir=build / "verilator", out_json=out / "rtlsim.json",
                            target=compile_dir, hw_graph=compile_dir / HW_GRAPH)
             if not rep["bit_exact"]:
@@ -285,7 +286,8 @@ def _restore_kept(deploy: Path) -> None:
         keep.rmdir()
 
 
-def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: float | None) -> dict:
+def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: float | None,
+                 data_dir: str | None = None) -> dict:
     """Vivado project (+ run when vivado is on PATH) and the PYNQ deploy package; redone on every run because
     a Vivado installed since the last run (or a bitstream built by hand) changes the result.
 
@@ -293,9 +295,10 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
     as the project's RTL and Tcl are the ones it was built from; otherwise it is removed.
     """
     vivado_dir, deploy = build / "vivado", build / "deploy"
-    stim = dataset_stimulus(_stage_dir(build, "compile"), DEPLOY_FRAMES)
-    images = stim.x.reshape(stim.x.shape[0], -1).astype("uint8")
+    stim = dataset_stimulus(_stage_dir(build, "compile"), DEPLOY_FRAMES, data_dir)
     io = io_from_stitched(design)
+    # shipped in the hardware's frame shape: (N, H, W, C) images for a conv net, (N, pixels) for an MLP
+    images = stim.x.reshape((stim.x.shape[0], *io["input"].shape)).astype("uint8")
     with workdir.Writing(vivado_dir, "vivado", declared=("rtl", TCL_NAME, PROJECT_JSON, "README.md", "output",
                                                          "vivado_build.log"), what="stage folder vivado of build"):
         proj = generate_vivado_project(design.rtl_dir, design.top, io, board, vivado_dir,
@@ -333,10 +336,10 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
             "complete": bool(pkg.complete)}
 
 
-def qonnx_accuracy(model: Path, dataset: str | None, frames: int) -> float | None:
+def qonnx_accuracy(model: Path, dataset: str | None, frames: int, data_dir: str | None = None) -> float | None:
     if dataset is None:
         return None
-    _, test_set, _ = load_dataset(dataset)
+    _, test_set, _ = load_dataset(dataset, data_dir)
     x, y = test_set.tensors
     logits = qonnx_logits(model, x[:frames].numpy())
     return float((logits.argmax(1) == y[:frames].numpy()).mean())
@@ -386,7 +389,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     ckpt = load_checkpoint(checkpoint)
     hist = ckpt["history"][-1]
     start("export", "freezing and exporting to QONNX")
-    model, export_rep = stage_export(build, checkpoint)
+    model, export_rep = stage_export(build, checkpoint, cfg.data_dir)
     start("compile", "FINN passes -> sparse XNOR-popcount MVAUs, folding")
     compile_rep = stage_compile(build, model, cfg)
     early_fit_check(compile_rep, board)
@@ -395,9 +398,9 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     start("estimate", f"Yosys synth_xilinx ({board.family}) per layer and fit check on {board.part}")
     resources = stage_estimate(build, board, design)
     start("rtlsim", f"Verilator, {cfg.frames} test frames against FINN's execution")
-    sim = stage_rtlsim(build, design, cfg.frames)
+    sim = stage_rtlsim(build, design, cfg.frames, cfg.data_dir)
     start("deploy", "Vivado project (run when vivado is on PATH) and PYNQ deploy package")
-    deploy = stage_deploy(build, board, design, sim.get("accuracy_rtl"))
+    deploy = stage_deploy(build, board, design, sim.get("accuracy_rtl"), cfg.data_dir)
 
     est = {r["name"]: r for r in resources["layers"]}
     layers = [{**row, "resources": est.get(row.get("name"), {})} for row in compile_rep["layers"]]
@@ -411,7 +414,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
         "bit_exact": bool(sim["bit_exact"]),
         "accuracy_pytorch": hist["test_accuracy"],
         "accuracy_pytorch_frozen": export_rep.get("accuracy_after_freeze"),
-        "accuracy_qonnx": qonnx_accuracy(model, compile_rep.get("dataset"), sim["frames"]),
+        "accuracy_qonnx": qonnx_accuracy(model, compile_rep.get("dataset"), sim["frames"], cfg.data_dir),
         "accuracy_rtlsim": sim.get("accuracy_rtl"),
         "cycles_per_frame": cycles,
         "cycles_per_frame_estimate": compile_rep["max_cycles_per_frame"],

@@ -50,6 +50,9 @@ class CompileConfig:
     fclk_mhz: float | None = None
     weight_mode: str = "baked"               # default weight storage of the sparse MVAUs
     fpga_part: str | None = None
+    # pixel value that the model reads as 1.0: the hardware then takes integer pixels (FINN's ToTensor
+    # pre-processing, merged); None = what `sbnn export` recorded in the model (float input otherwise)
+    input_max_value: int | None = None
 
     def __post_init__(self) -> None:
         if self.folding_config_file is not None:
@@ -67,15 +70,20 @@ class CompileConfig:
             raise UserError(f"--fclk-mhz must be positive, got {self.fclk_mhz}")
         if self.fpga_part is not None and (not isinstance(self.fpga_part, str) or not self.fpga_part.strip()):
             raise UserError(f"--fpga-part must name a Xilinx part, got {self.fpga_part!r}")
+        if self.input_max_value is not None and (isinstance(self.input_max_value, bool)
+                                                 or not isinstance(self.input_max_value, int)
+                                                 or not 1 <= self.input_max_value <= 65535):
+            raise UserError(f"--input-max-value must be an integer pixel value in 1..65535 (255 for 8-bit images), "
+                            f"got {self.input_max_value!r}")
         if self.folding_config_file is not None:
             load_folding(self.folding_config_file)
 
     @classmethod
     def from_options(cls, *, folding=None, target_fps=None, fclk_mhz=None, weight_mode="baked",
-                     fpga_part=None) -> CompileConfig:
+                     fpga_part=None, input_max_value=None) -> CompileConfig:
         """From the flag-style names (``folding``) used by the CLI and the keyword API of compile_model."""
         return cls(folding_config_file=None if folding is None else str(folding), target_fps=target_fps,
-                   fclk_mhz=fclk_mhz, weight_mode=weight_mode, fpga_part=fpga_part)
+                   fclk_mhz=fclk_mhz, weight_mode=weight_mode, fpga_part=fpga_part, input_max_value=input_max_value)
 
     def resolved(self) -> CompileConfig:
         """A copy with the defaults filled in (100 MHz, the default board's part)."""
@@ -113,6 +121,7 @@ class BuildConfig:
     board: str = DEFAULT_BOARD
     build_dir: str | None = None      # default: build/<model run name>_<board>, made absolute
     frames: int = 1000                # real test frames verified in rtlsim
+    data_dir: str | None = None       # where the data set's files are (CIFAR: the python-pickle folder)
     progress: bool = True
     compile: CompileConfig = field(default_factory=CompileConfig)
 
@@ -129,6 +138,11 @@ class BuildConfig:
                 raise UserError(f"model {self.model} not found; pass a checkpoint.pt from `sbnn train`, or no model "
                                 "to build the embedded default")
             self.model = str(Path(self.model).resolve())
+        if self.data_dir is not None:
+            if not Path(self.data_dir).is_dir():
+                raise UserError(f"--data-dir {self.data_dir} is not a directory; point it at the folder holding "
+                                "the data set's files (for CIFAR-10, the one with cifar-10-batches-py)")
+            self.data_dir = str(Path(self.data_dir).resolve())
         if not isinstance(self.compile, CompileConfig):
             raise UserError("BuildConfig.compile must be a CompileConfig")
         self.compile = self.compile.for_board(board)

@@ -1,0 +1,1 @@
+"""Streaming max-pool on activation bits (``BinaryMaxPool``): reference, op, rewrite, RTL, cost model."""

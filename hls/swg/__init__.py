@@ -1,0 +1,1 @@
+"""Sliding-window generator (SWG) of convolutions: FINN's ConvolutionInputGenerator_rtl under the kernel contract."""
