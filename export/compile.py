@@ -279,7 +279,10 @@ def step_folding(model, ctx):
 
 @step("minimize_bit_width")
 def step_minimize_bit_width(model, ctx):
-    # FINN builder's _minimize_bit_width sequence (weights, accumulators, thresholds, weights again)
+    # FINN builder's _minimize_bit_width sequence (weights, accumulators, thresholds, weights again), with the
+    # thresholds rounded and clipped first too: an input quantizer whose learned scale grew has thresholds
+    # outside the pixels' 0..255 (and fractional), which MinimizeWeightBitWidth's Thresholding refuses
+    model = model.transform(RoundAndClipThresholds())
     model = model.transform(MinimizeWeightBitWidth())
     model = model.transform(MinimizeAccumulatorWidth())
     model = model.transform(InferDataTypes())

@@ -23,17 +23,23 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
-# Fashion-MNIST (full 60k/10k, IDX) comes from Debian's dataset-fashion-mnist.
-if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+# System packages (Debian): Fashion-MNIST (full 60k/10k, IDX) from dataset-fashion-mnist, and Icarus
+# Verilog (iverilog), the strict Verilog-2001 parser the tests read every generated .v file with.
+APT_PACKAGES="dataset-fashion-mnist iverilog"
+missing=""
+for pkg in $APT_PACKAGES; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "sbnn setup: installing dataset-fashion-mnist (apt)"
+    echo "sbnn setup: installing$missing (apt)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null \
-      || echo "sbnn setup: could not install dataset-fashion-mnist; pass --data-dir to use your own copy" >&2
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null \
+      || echo "sbnn setup: could not install$missing; Fashion-MNIST then needs --data-dir, the Verilog-2001 check is skipped" >&2
   else
-    echo "sbnn setup: apt not available; Fashion-MNIST needs --data-dir DIR with the IDX files" >&2
+    echo "sbnn setup: apt not available; install$missing yourself (Fashion-MNIST can also come from --data-dir)" >&2
   fi
 fi
 

@@ -227,3 +227,24 @@ def test_cifar10_cnv_build_from_user_files(tmp_path):
     nhwc = acc.infer(images[:8])
     nchw = acc.infer(np.ascontiguousarray(images[:8].transpose(0, 3, 1, 2)), layout="NCHW")
     assert np.array_equal(nhwc, nchw)
+
+
+def test_input_quantizer_with_grown_scale_compiles(trained_cnv, tmp_path):
+    """Training can grow the 8-bit input quantizer's learned scale: its thresholds then fall outside the
+    pixels' 0..255 and are fractional. The compile rounds and clips them (exact on integer pixels)."""
+    import torch
+
+    from sbnn.export.compile import compile_model
+    from sbnn.export.qonnx_export import export_checkpoint
+    from sbnn.export.verify import bitexact_chain
+
+    ckpt = torch.load(trained_cnv["ckpt"], weights_only=True)
+    key = next(k for k in ckpt["model"] if k.startswith("input_quant.") and k.endswith("scaling_impl.value"))
+    ckpt["model"][key] = torch.tensor(0.053)     # log2 scale seen after training with lr 1e-2
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save(ckpt, run / "checkpoint.pt")
+    export_checkpoint(run / "checkpoint.pt", tmp_path / "m.onnx", evaluate=False)
+    compile_model(tmp_path / "m.onnx", tmp_path / "b", target_fps=20000)
+    res = bitexact_chain(run / "checkpoint.pt", tmp_path / "m.onnx", tmp_path / "b", n=50, layers=False)
+    assert res["qonnx_vs_hw_mismatches"] == 0 and res["torch_vs_hw_mismatches"] == 0

@@ -295,7 +295,7 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
     as the project's RTL and Tcl are the ones it was built from; otherwise it is removed.
     """
     vivado_dir, deploy = build / "vivado", build / "deploy"
-    stim = dataset_stimulus(_stage_dir(build, "compile"), DEPLOY_FRAMES, data_dir)
+    stim = dataset_stimulus(_stage_dir(build, "compile"), DEPLOY_FRAMES, data_dir, at_most=True)
     io = io_from_stitched(design)
     # shipped in the hardware's frame shape: (N, H, W, C) images for a conv net, (N, pixels) for an MLP
     images = stim.x.reshape((stim.x.shape[0], *io["input"].shape)).astype("uint8")

@@ -89,8 +89,10 @@ def dataset_of(compile_dir: str | Path) -> str | None:
     return compile_report(compile_dir).get("dataset")
 
 
-def dataset_stimulus(compile_dir: str | Path, frames: int, data_dir: str | None = None) -> Stimulus:
-    """The data set's first ``frames`` test images, as partition inputs, with FINN's outputs and the labels."""
+def dataset_stimulus(compile_dir: str | Path, frames: int, data_dir: str | None = None, *,
+                     at_most: bool = False) -> Stimulus:
+    """The data set's first ``frames`` test images, as partition inputs, with FINN's outputs and the labels
+    (``at_most``: fewer when the test set is smaller, instead of an error)."""
     t0 = time.perf_counter()
     rep = compile_report(compile_dir)
     name = rep.get("dataset")
@@ -100,7 +102,7 @@ def dataset_stimulus(compile_dir: str | Path, frames: int, data_dir: str | None 
     _, test_set, _ = load_dataset(name, data_dir)
     x, y = test_set.tensors
     x, y = x.numpy()[:frames], y.numpy()[:frames]
-    if x.shape[0] < frames:
+    if x.shape[0] < frames and not at_most:
         raise UserError(f"--frames {frames} exceeds the {x.shape[0]} test images of {name}")
     runner = HWGraphRunner(compile_dir, batch=500)
     ins, outs = runner.partition_io(pixels_for_hw(x, rep.get("input_max_value")))
