@@ -5,18 +5,10 @@
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbcells import Cells
 
-CELLS = []
-
-
-def md(text: str) -> None:
-    CELLS.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text: str) -> None:
-    CELLS.append(new_code_cell(text.strip("\n")))
+NOTEBOOK = Cells()
+md, code = NOTEBOOK.md, NOTEBOOK.code
 
 
 md(r"""
@@ -441,16 +433,7 @@ The same flow from the shell: `sbnn train`, `sbnn sweep`, `sbnn export`, `sbnn c
 
 
 def main() -> Path:
-    for i, cell in enumerate(CELLS):
-        cell["id"] = f"cell-{i:02d}"   # stable ids: regenerating changes only what the generator changed
-    nb = new_notebook(cells=CELLS, metadata={
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    })
-    out = Path(__file__).with_name("walkthrough.ipynb")
-    nbformat.validate(nb)
-    nbformat.write(nb, out)
-    return out
+    return NOTEBOOK.write(Path(__file__).with_name("walkthrough.ipynb"))
 
 
 if __name__ == "__main__":

@@ -5,27 +5,20 @@ A few minutes on a loaded 2-core machine, hence slow."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("finn")
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("nbclient")
+
+from support_notebooks import assert_stored_without_outputs, execute_small, inline_images  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "cnv.ipynb"
 
 
 def test_stored_cnv_notebook_has_no_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code, "the CNV notebook has code cells"
-    assert all(not c.outputs and c.execution_count is None for c in code), \
-        "commit the notebook with outputs cleared (python notebooks/make_cnv.py)"
+    assert_stored_without_outputs(NOTEBOOK, "notebooks/make_cnv.py")
 
 
 @pytest.mark.slow
@@ -33,19 +26,8 @@ def test_cnv_notebook_runs_small(tmp_path):
     from support_rtl import require_verilator
 
     require_verilator()
-    nb = nbformat.read(NOTEBOOK, as_version=4)
     work = tmp_path / "work"
-    env = dict(os.environ, SBNN_NOTEBOOK_SMALL="1", SBNN_NOTEBOOK_WORK=str(work),
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-               MPLBACKEND="module://matplotlib_inline.backend_inline")
-    # jupyter_client starts the "python3" kernelspec (argv "python -m ipykernel_launcher") with sys.executable
-    client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute(env=env)
-
-    res = json.loads((work / "results.json").read_text())
-    assert Path(res["python"]).resolve() == Path(sys.executable).resolve(), "the kernel runs this interpreter"
-    assert res["small"] is True
+    res, nb = execute_small(NOTEBOOK, work)
     t = res["train"]
     assert t["epochs"] == 1 and len(t["history"]) == 1 and 0.0 < t["test_accuracy"] < 1.0
     sp = res["sparsity_per_layer"]
@@ -65,5 +47,4 @@ def test_cnv_notebook_runs_small(tmp_path):
     for png in ("training_curve.png", "sparsity_per_layer.png", "layers_lut_cycles.png"):
         assert (work / png).stat().st_size > 1000
     # the plots were rendered inline, not only saved
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 4
+    assert inline_images(nb) >= 4
