@@ -37,6 +37,7 @@ def _add_train(sub) -> None:
     p.add_argument("--data-dir", help="directory holding the data set files (default: system location)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--dataset", help=f"one of {', '.join(KNOWN_DATASETS)} (default {d.dataset})")
     p.add_argument("--model", help=f"one of {', '.join(MODELS)} (default {d.model})")
     p.add_argument("--hidden", help="MLP widths, e.g. 256,256,256")
@@ -76,7 +77,8 @@ def _run_train(args) -> int:
             values[name] = v
     cfg = TrainConfig.from_dict(values, where=args.config or "flags")
     cfg.weight_domain()  # validate the domain before loading data
-    metrics = train(cfg, args.out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet)
+    metrics = train(cfg, args.out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
+                    device=args.device)
     print(f"test accuracy {metrics['test_accuracy']:.4f}, weight sparsity {metrics['sparsity']:.3f}, "
           f"pruned {metrics['pruned']:.3f}; wrote {args.out}/checkpoint.pt and {args.out}/metrics.json")
     return 0
@@ -93,6 +95,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("--train-subset", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="train this many points at once (default 1)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run_sweep)
 
@@ -107,7 +110,8 @@ def _run_sweep(args) -> int:
         raise UserError(f"--ecs must be comma-separated numbers in (0, 1), got '{args.ecs}'") from None
     base = TrainConfig(dataset=args.dataset, model=args.model, epochs=args.epochs, seed=args.seed,
                        train_subset=args.train_subset)
-    rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, jobs=args.jobs)
+    rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, jobs=args.jobs,
+                 device=args.device)
     print((Path(args.out) / "sweep.md").read_text())
     print(f"wrote {args.out}/sweep.csv, sweep.md and sweep.png ({len(rows)} runs)")
     return 0
@@ -123,6 +127,7 @@ def _add_build(sub) -> None:
     p.add_argument("--target-fps", type=float, help="or fold for this many frames/s at the board clock")
     p.add_argument("--weight-mode", default="baked", help="baked (weights in logic, default) or memory (ROM)")
     p.add_argument("--data-dir", help="directory of the model's data set files (CIFAR-10/100: python-pickle layout)")
+    p.add_argument("--device", default="auto", help="where the embedded default trains: auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run_build)
 
@@ -135,7 +140,7 @@ def _run_build(args) -> int:
                                              weight_mode=args.weight_mode)
     report = run_build(BuildConfig(model=args.model, board=args.board, build_dir=args.build_dir,
                                    frames=args.frames, progress=not args.quiet, compile=compile_cfg,
-                                   data_dir=args.data_dir))
+                                   data_dir=args.data_dir, device=args.device))
     short = {k: report[k] for k in ("board", "part", "frames_verified", "bit_exact", "accuracy_qonnx",
                                      "accuracy_rtlsim", "cycles_per_frame", "latency_cycles", "fps_estimate",
                                      "resources", "weight_sparsity")}

@@ -24,6 +24,7 @@ from sbnn.errors import UserError
 
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
+from .device import resolve_device
 from .trainer import CHECKPOINT, METRICS, train
 
 SCHEMES = {
@@ -59,7 +60,7 @@ def run_config(base: TrainConfig, scheme: str, ec: float | None) -> TrainConfig:
     return replace(base, domain=scheme, ec=ec, prune="none", prune_target=0.0, ec_ramp_end=SPARSIFY_END)
 
 
-def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool) -> dict:
+def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool, device: str = "auto") -> dict:
     metrics_path = out / METRICS
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
@@ -72,7 +73,7 @@ def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool) -> dict
         if diff:
             raise UserError(f"{out} holds a sweep point trained with other settings ({diff}); "
                             "sweep into a new --out directory (nothing was changed)")
-    return train(cfg, out, data_dir=data_dir, resume=resume, progress=progress)
+    return train(cfg, out, data_dir=data_dir, resume=resume, progress=progress, device=device)
 
 
 def connections(metrics: dict, scheme: str) -> float:
@@ -84,15 +85,16 @@ def connections(metrics: dict, scheme: str) -> float:
     return sum(layer["weights"] * layer["connections"] for layer in hidden) / n
 
 
-def _run_point(cfg: TrainConfig, out: Path, data_dir, progress: bool, threads: int | None) -> dict:
+def _run_point(cfg: TrainConfig, out: Path, data_dir, progress: bool, threads: int | None,
+               device: str = "auto") -> dict:
     """One sweep point; in a worker process ``threads`` caps torch's intra-op threads."""
     if threads:
         torch.set_num_threads(threads)
-    return _run_or_reuse(cfg, out, data_dir, progress)
+    return _run_or_reuse(cfg, out, data_dir, progress, device)
 
 
 def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True,
-          jobs: int = 1) -> list[dict]:
+          jobs: int = 1, device: str = "auto") -> list[dict]:
     """Run the baseline and every (scheme, EC) point; write csv, markdown table and plot.
 
     ``jobs > 1`` trains that many points at once in worker processes, the
@@ -105,6 +107,7 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
             raise UserError(f"sweep EC values must be in (0, 1), got {ec}")
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
+    resolve_device(device)   # a bad --device stops before any point is trained
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
@@ -114,12 +117,12 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     results: dict[str, dict] = {}
     if jobs == 1:
         for _, _, cfg, name in named:
-            results[name] = _run_or_reuse(cfg, out / name, data_dir, progress)
+            results[name] = _run_or_reuse(cfg, out / name, data_dir, progress, device)
             bar.update()
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_run_point, cfg, out / name, data_dir, False, threads): name
+            futs = {pool.submit(_run_point, cfg, out / name, data_dir, False, threads, device): name
                     for _, _, cfg, name in named}
             try:
                 for fut in as_completed(futs):

@@ -19,6 +19,7 @@ from sbnn.errors import UserError
 from .checkpoint import RESUME_REQUIRED, load_checkpoint, load_model_state, require_entries, save_checkpoint
 from .config import TrainConfig
 from .datasets import load_dataset
+from .device import resolve_device
 from .ec_penalty import ec_budget_penalty
 from .pruning import MagnitudePruner, ec_schedule, set_target_ec
 from .sparsity import binary_layers, sparsity_report
@@ -77,6 +78,17 @@ def evaluate(model, x, y, batch_size: int = 1000) -> float:
     return correct / x.shape[0]
 
 
+def _to_cpu(state):
+    """A state dict (nested dicts/lists of tensors) with every tensor on the CPU: checkpoints load anywhere."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_cpu(v) for v in state)
+    return state
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -105,8 +117,11 @@ def _restore_training_state(ckpt: dict, opt: torch.optim.Optimizer, sched: torch
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None, resume: bool = False,
-          progress: bool = True) -> dict:
-    """Train (or resume) a run in ``out_dir``; returns the metrics written to metrics.json."""
+          progress: bool = True, device: str | None = "auto") -> dict:
+    """Train (or resume) a run in ``out_dir``; returns the metrics written to metrics.json.
+
+    ``device`` (:func:`sbnn.training.device.resolve_device`): the model and the whole data set move there
+    (the data sets here fit in GPU memory); checkpoints hold CPU tensors, so a run resumes anywhere."""
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT
     ckpt = None
@@ -116,16 +131,18 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
     elif ckpt_path.exists():
         raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
 
+    dev = resolve_device(device)
     seed_everything(cfg.seed)
     train_set, test_set, info = load_dataset(cfg.dataset, data_dir)
     x_train, y_train = train_set.tensors
     x_test, y_test = test_set.tensors
     if cfg.train_subset:
         x_train, y_train = x_train[:cfg.train_subset], y_train[:cfg.train_subset]
+    x_train, y_train, x_test, y_test = (t.to(dev) for t in (x_train, y_train, x_test, y_test))
 
     model = build_model(cfg.model, tuple(info.in_shape), info.num_classes, cfg.weight_domain(),
                         hidden=cfg.hidden, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
-                        dense_classifier=cfg.dense_classifier)
+                        dense_classifier=cfg.dense_classifier).to(dev)
     if ckpt is not None:
         # Before the optimizer is built: loading replaces the quantizers' modules (Brevitas re-creates
         # tensor_quant), so learned tau / phi are new Parameters the optimizer must be given.
@@ -197,8 +214,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
                        f"test acc {test_acc:.4f}  sparsity {rep['sparsity']:.3f}  pruned {rep['pruned']:.3f}")
         save_checkpoint(ckpt_path, {
-            "config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+            "config": cfg.to_dict(), "epoch": epoch + 1, "model": _to_cpu(model.state_dict()),
+            "optimizer": _to_cpu(opt.state_dict()), "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
             "history": history, "wall_time_s": wall,
             "data": {"dataset": cfg.dataset, "in_shape": list(info.in_shape), "num_classes": info.num_classes},
         })
@@ -214,6 +231,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
         "wall_time_s": wall,
         "seconds_per_epoch": wall / max(len(history), 1),
         "config": cfg.to_dict(),
+        "device": str(dev),
         "history": history,
     }
     _write_json(out / METRICS, metrics)

@@ -180,13 +180,13 @@ def _finn_build_dir(build: Path):
 
 
 # ---- the stages ------------------------------------------------------------------------
-def stage_train(build: Path, progress: bool) -> Path:
+def stage_train(build: Path, progress: bool, device: str = "auto") -> Path:
     out = _stage_dir(build, "train")
     if not _done(build, "train"):
         # not cleaned: training resumes from its own per-epoch checkpoint
         with _writing(build, "train", declared=("checkpoint.pt", "metrics.json")):
             resume = (out / "checkpoint.pt").exists()
-            metrics = train(embedded_default_config(), out, resume=resume, progress=progress)
+            metrics = train(embedded_default_config(), out, resume=resume, progress=progress, device=device)
             _mark_done(build, "train", {"test_accuracy": metrics["test_accuracy"], "sparsity": metrics["sparsity"]})
     return out / "checkpoint.pt"
 
@@ -383,7 +383,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     t0 = time.perf_counter()
     if cfg.model is None:
         start("train", "training the embedded default (TFC, {alpha,beta} at EC 0.1, mnist-5k)")
-        checkpoint = stage_train(build, cfg.progress)
+        checkpoint = stage_train(build, cfg.progress, cfg.device)
     else:
         checkpoint = Path(cfg.model)
     ckpt = load_checkpoint(checkpoint)

@@ -18,6 +18,7 @@ from pathlib import Path
 from sbnn.bitstreams.boards import DEFAULT_BOARD, DEFAULT_FPGA_PART, Board, get_board
 from sbnn.errors import UserError
 from sbnn.hls.kernel import WEIGHT_MODES
+from sbnn.training.device import resolve_device
 
 DEFAULT_FCLK_MHZ = 100.0
 
@@ -122,6 +123,7 @@ class BuildConfig:
     build_dir: str | None = None      # default: build/<model run name>_<board>, made absolute
     frames: int = 1000                # real test frames verified in rtlsim
     data_dir: str | None = None       # where the data set's files are (CIFAR: the python-pickle folder)
+    device: str = "auto"              # training stage (embedded default): auto, cpu, cuda or cuda:N
     progress: bool = True
     compile: CompileConfig = field(default_factory=CompileConfig)
 
@@ -143,6 +145,8 @@ class BuildConfig:
                 raise UserError(f"--data-dir {self.data_dir} is not a directory; point it at the folder holding "
                                 "the data set's files (for CIFAR-10, the one with cifar-10-batches-py)")
             self.data_dir = str(Path(self.data_dir).resolve())
+        if self.model is None:
+            resolve_device(self.device)   # the embedded default trains: a bad --device stops before any work
         if not isinstance(self.compile, CompileConfig):
             raise UserError("BuildConfig.compile must be a CompileConfig")
         self.compile = self.compile.for_board(board)
