@@ -49,6 +49,20 @@ def test_fashion_mnist_debian():
     assert info.class_names[0] == "T-shirt/top"
 
 
+def test_fashion_mnist_32_is_zero_padded():
+    """fashion-mnist-32 (for CNV): the same images and labels with a 2-pixel border of zeros."""
+    train, test, info = load_dataset("fashion-mnist", subset=500)
+    train32, test32, info32 = load_dataset("fashion-mnist-32", subset=500)
+    for a, b in ((train, train32), (test, test32)):
+        x, x32 = a.tensors[0], b.tensors[0]
+        assert x32.shape[1:] == (1, 32, 32)
+        assert torch.equal(x32[:, :, 2:30, 2:30], x) and torch.equal(a.tensors[1], b.tensors[1])
+        assert x32[:, :, :2].abs().sum() == 0 and x32[:, :, 30:].abs().sum() == 0
+        assert x32[:, :, :, :2].abs().sum() == 0 and x32[:, :, :, 30:].abs().sum() == 0
+    assert info32.in_shape == (1, 32, 32) and info32.name == "fashion-mnist-32" and "32x32" in info32.source
+    assert info32.class_names == info.class_names
+
+
 @pytest.mark.parametrize("name, n_train, n_test, shape", [
     ("mnist-5k", 4000, 1000, (1, 28, 28)),
     ("digits", 1438, 359, (1, 8, 8)),
