@@ -229,6 +229,7 @@ def test_cifar10_cnv_build_from_user_files(tmp_path):
     assert np.array_equal(nhwc, nchw)
 
 
+@pytest.mark.slow
 def test_input_quantizer_with_grown_scale_compiles(trained_cnv, tmp_path):
     """Training can grow the 8-bit input quantizer's learned scale: its thresholds then fall outside the
     pixels' 0..255 and are fractional. The compile rounds and clips them (exact on integer pixels)."""

@@ -162,6 +162,7 @@ def test_rtl_lints_clean_and_parses_as_verilog_2001(tmp_path, case):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_yosys_luts_vs_model():
     """CNV's first pool (28x28x64, 2x2) at PE = 8: Yosys LUTs (LUT-RAM included) / model = 0.91."""
     cfg = MaxPoolConfig(28, 28, 2, 2, 64, 8, name="mp_cnv")

@@ -97,8 +97,9 @@ def test_registered_and_python_view():
 
 @pytest.mark.parametrize("h,c,k,stride,dt,simd,pw", [
     (6, 8, 3, 1, "BINARY", 2, 0),      # binary activations, SIMD < C
-    (7, 3, 3, 1, "UINT8", 3, 1),       # first layer: 3 x 8-bit channels, whole window per beat
-    (9, 4, 3, 2, "INT8", 4, 0),        # stride 2, SIMD = C
+    # (one Verilator build each: the default tier keeps one, the slow tier runs all, and the random regression)
+    pytest.param(7, 3, 3, 1, "UINT8", 3, 1, marks=pytest.mark.slow),   # first layer: 3 x 8-bit, window per beat
+    pytest.param(9, 4, 3, 2, "INT8", 4, 0, marks=pytest.mark.slow),    # stride 2, SIMD = C
 ])
 def test_swg_rtl_matches_python(tmp_path, h, c, k, stride, dt, simd, pw):
     r = check_rtl(swg_graph(h, c, k, stride, dt, simd, pw), tmp_path)
@@ -122,6 +123,7 @@ def test_fold_for_mvau():
     assert finn_counters_ok(last, 0) and not finn_counters_ok(last, 1)
 
 
+@pytest.mark.slow
 def test_parallel_window_through_width_converter(tmp_path):
     """The compile's chain for an MVAU with SIMD > C: parallel-window SWG (K*K*C = 36 per beat) -> FINN's
     DWC 36 -> 12 elements (what InsertDWC puts before an MVAU with SIMD = 12), bit-exact under stalls."""
