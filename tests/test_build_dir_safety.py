@@ -233,7 +233,8 @@ def test_two_builds_on_one_directory(tiny_ckpt, tmp_path):
     b = tmp_path / "b"
     env = {**os.environ, "PATH": PATH}
     cmd = [sys.executable, "-m", "sbnn.cli", *_build_args(tiny_ckpt, b)]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # see test_build_resume_fit
     try:
         _wait_for_lock(b, first, 120)
         second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)

@@ -72,7 +72,10 @@ def test_interrupted_build_resumes(tmp_path, capsys, monkeypatch):
     args = ["build", str(ckpt), "--board", "pynq-z2", "--build-dir", str(build), "--frames", "300"]
     sbnn = [sys.executable, "-m", "sbnn.cli"]
     env = {**os.environ, "PATH": NO_VIVADO_PATH}
-    proc = subprocess.Popen(sbnn + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # SIGINT back to its default in the child: a suite started in the background of a non-interactive shell
+    # (nohup ... &) ignores SIGINT, the ignore is inherited, and Python then never raises KeyboardInterrupt
+    proc = subprocess.Popen(sbnn + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # interrupt while rtlsim runs (its Verilator build takes tens of seconds)
     _wait_for(build / "estimate" / ".done", proc, 600)
     time.sleep(1.0)
