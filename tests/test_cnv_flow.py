@@ -5,8 +5,8 @@
   graph agree image by image and every kernel's output equals its streamlined float counterpart;
 * a w1a1 CNV built by Brevitas' own bnn_pynq code (FINN's CNV topology at reduced width, random init,
   3-channel input) that sbnn did not make: compiles, and the HW graph equals QONNX's execution;
-* a conv with zero padding stops with one line naming the node;
-* slow: the Brevitas CNV checks, both nets stitched and simulated in Verilator (bit-exact frame by frame, cycles
+* a conv with zero padding stops with one line naming the node (the default tier);
+* slow (training and rtlsim cases): the trained CNV's chain, the Brevitas CNV checks, both nets stitched and simulated in Verilator (bit-exact frame by frame, cycles
   within 5 % of the estimate), a CNV built from CIFAR-10 files, an input quantizer whose scale grew.
 """
 
@@ -60,6 +60,7 @@ def brevitas_cnv(tmp_path_factory):
     return {"onnx": onnx_path, "build": d / "build", "compile": rep}
 
 
+@pytest.mark.slow
 def test_trained_cnv_layers(trained_cnv):
     ops = [r["op"] for r in trained_cnv["compile"]["layers"]]
     assert ops.count("SparseXnorMVAU") == 9                     # 6 convs + 3 FC
@@ -69,6 +70,7 @@ def test_trained_cnv_layers(trained_cnv):
     assert first["MW"] == 9 and first["input_dtype"] == "INT8"    # 3x3x1 window of 8-bit pixels
 
 
+@pytest.mark.slow
 def test_trained_cnv_bitexact_chain(trained_cnv):
     from sbnn.export.verify import bitexact_chain
 
