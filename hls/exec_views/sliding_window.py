@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import helper
-from qonnx.custom_op.base import CustomOp
 from qonnx.util.basic import get_by_name
+
+from sbnn.hls.exec_views.base import ExecOnlyOp
 
 OP_TYPE = "BatchIm2Col"
 
@@ -28,16 +29,9 @@ def im2col_nhwc(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return np.stack(cols, axis=3).reshape(n, oh, ow, kh * kw * c)
 
 
-class BatchIm2Col(CustomOp):
+class BatchIm2Col(ExecOnlyOp):
     def get_nodeattr_types(self):
         return {"kernel_size": ("ints", True, []), "stride": ("ints", True, []), "dilations": ("ints", False, [1, 1])}
-
-    def make_shape_compatible_op(self, model):
-        return self.make_const_shape_op(model.get_tensor_shape(self.onnx_node.output[0]))
-
-    def infer_node_datatype(self, model):
-        node = self.onnx_node
-        model.set_tensor_datatype(node.output[0], model.get_tensor_datatype(node.input[0]))
 
     def execute_node(self, context, graph):
         node = self.onnx_node
@@ -45,9 +39,6 @@ class BatchIm2Col(CustomOp):
         context[node.output[0]] = im2col_nhwc(x, tuple(self.get_nodeattr("kernel_size")),
                                               tuple(self.get_nodeattr("stride")),
                                               tuple(self.get_nodeattr("dilations"))).astype(np.float32)
-
-    def verify_node(self):
-        return []
 
 
 def _ints(node, name: str, default=None):

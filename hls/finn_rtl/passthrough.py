@@ -9,21 +9,15 @@ layer's (N, C) input hands the FC layer the shape it declares.
 from __future__ import annotations
 
 import numpy as np
-from qonnx.custom_op.base import CustomOp
+
+from sbnn.hls.exec_views.base import ExecOnlyOp
 
 OP_TYPE = "StreamPassThrough"
 
 
-class StreamPassThrough(CustomOp):
+class StreamPassThrough(ExecOnlyOp):
     def get_nodeattr_types(self):
         return {}
-
-    def make_shape_compatible_op(self, model):
-        return self.make_const_shape_op(model.get_tensor_shape(self.onnx_node.output[0]))
-
-    def infer_node_datatype(self, model):
-        node = self.onnx_node
-        model.set_tensor_datatype(node.output[0], model.get_tensor_datatype(node.input[0]))
 
     def execute_node(self, context, graph):
         node = self.onnx_node
@@ -32,6 +26,3 @@ class StreamPassThrough(CustomOp):
         if isinstance(declared, np.ndarray) and declared.size == x.size:
             x = x.reshape(declared.shape)
         context[node.output[0]] = x
-
-    def verify_node(self):
-        return []
