@@ -21,6 +21,13 @@ class Board:
     dsp: int
     board_part: str = ""  # Vivado board part (preset for the PS); used when its board files are installed
 
+    @property
+    def stream_bits(self) -> int:
+        """Data width of the PS memory port the accelerator's DMA reads from: Zynq-7000's S_AXI_HP ports
+        are 64 bits wide, Zynq UltraScale+'s S_AXI_HP*_FPD 128 (Xilinx UG585 / UG1085). A frame's input
+        cannot stream in faster than this many bits per cycle, whatever the folding."""
+        return 64 if self.ps == "ps7" else 128
+
 
 BOARDS = {b.name: b for b in (
     Board("pynq-z1", "xc7z020clg400-1", "ps7", 100.0, "S_AXI_HP0", "xc7", 53200, 106400, 140, 220,

@@ -16,6 +16,7 @@ from pathlib import Path
 from matplotlib.figure import Figure   # the object API: no pyplot, no global backend switch for the caller
 
 from sbnn.hls import ops
+from sbnn.hls.resources import format_depth
 
 PLOT = "report_layers.png"
 
@@ -71,6 +72,23 @@ def plot_layers(report: dict, path: Path) -> Path:
     return path
 
 
+def timing_lines(timing: dict | None) -> list[str]:
+    """The report's timing section: the deepest path against the clock's budget, and every risk."""
+    if not timing or not timing.get("top"):
+        return []
+    b, top = timing["budget"], timing["top"]
+    verdict = "within the budget" if not timing["risks"] else "**over the budget: timing risk**"
+    out = ["", "## Timing by estimate", "",
+           f"Deepest register-to-register path: {top['weighted']:.1f} weighted LUT levels ({top['lut_levels']} "
+           f"LUTs, in {top['where']}); budget {b['levels']} levels at {b['fclk_mhz']:g} MHz: {verdict}. "
+           f"Logic depth is measured on each layer's Yosys netlist; streams between layers add the producer's and "
+           f"the consumer's halves. Basis: {b['basis']}."]
+    out += [f"- timing risk: {x}" for x in timing["risks"]]
+    if timing.get("unchecked"):
+        out.append(f"- not measured (FINN's RTL): {', '.join(timing['unchecked'])}")
+    return out
+
+
 def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
     r = report
     res, part = r["resources"], r["part_resources"]
@@ -99,6 +117,8 @@ def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
         f"- {_fmt(r.get('fps_estimate'), ',.0f')} frames/s at {r['fclk_mhz']:g} MHz "
         f"({r['latency_cycles'] / r['fclk_mhz']:,.1f} µs latency)",
         f"- weight sparsity {r['weight_sparsity']:.3f} (share of weights at α)",
+        *([f"- throughput bound ({r['throughput_bound']['reason']}): {r['throughput_bound']['why']}"]
+          if r.get("throughput_bound") else []),
         "",
         "## Resources (Yosys synth_xilinx for our layers, FINN's estimates for FINN's)",
         "",
@@ -109,16 +129,19 @@ def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
         used, avail = res.get(k) or 0, part.get(k) or 0
         lines.append(f"| {k} | {used:,} | {avail:,} | {100 * used / avail:.1f} % |" if avail else
                      f"| {k} | {used:,} | – | – |")
+    lines += timing_lines(r.get("timing"))
     lines += ["", "## Layers", "",
-              "| layer | MW×MH | PE | SIMD | sparsity | est. cycles | LUT | model LUT | FF | BRAM18 |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| layer | MW×MH | PE | SIMD | weights | sparsity | est. cycles | LUT | model LUT | FF | BRAM18 | depth |",
+              "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["layers"]:
         rr = row.get("resources") or {}
         shape = f"{row.get('MW')}×{row.get('MH')}" if row.get("MW") is not None else "–"
         sp = "–" if row.get("sparsity") is None else f"{row['sparsity']:.3f}"
-        lines.append(f"| {row['name']} | {shape} | {_fmt(row.get('PE'))} | {_fmt(row.get('SIMD'))} | {sp} | "
+        lines.append(f"| {row['name']} | {shape} | {_fmt(row.get('PE'))} | {_fmt(row.get('SIMD'))} | "
+                     f"{_fmt(row.get('weight_mode'))} | {sp} | "
                      f"{row['cycles']:,} | {_fmt(rr.get('LUT'), ',')} | {_fmt(row.get('lut'), ',')} | "
-                     f"{_fmt(rr.get('FF'), ',')} | {_fmt(rr.get('BRAM18'))} |")
+                     f"{_fmt(rr.get('FF'), ',')} | {_fmt(rr.get('BRAM18'))} | "
+                     f"{format_depth(rr.get('depth')) or '–'} |")
     if plot_name:
         lines += ["", f"![per-layer LUT, cycles and sparsity]({plot_name})"]
     viv, dep = r["vivado"], r["deploy"]

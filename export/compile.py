@@ -70,8 +70,11 @@ from sbnn.errors import UserError
 from sbnn.finn_env import ensure_finn_env
 from sbnn.flow.config import CompileConfig, load_folding
 from sbnn.hls import ops
+from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES, FoldingPolicy
+from sbnn.hls.resources import part_limits
 
-from .folding import FoldToConsumers, SetSparseFolding, apply_folding, fps_to_cycles
+from .fastest_fit import FoldFastestFitting, throughput_bound
+from .folding import SetSparseFolding, apply_folding, fps_to_cycles
 from .passes import AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, MoveTransposeBeforeMultiThreshold
 from .report import format_table, layer_table
 
@@ -96,7 +99,9 @@ class StepContext:
     build_dir: Path
     input_max_value: int | None = None   # pixel scale of the integer input (tidy_up)
     parent: ModelWrapper | None = None   # the graph around the dataflow partition (dataflow_parent)
-    target_cycles: int | None = None     # cycles per frame that --target-fps asks for (folding)
+    target_cycles: int | None = None     # cycles per frame that the folding aimed at (--target-fps, or found)
+    folding_how: str = "fastest"         # "folding file", "target" or "fastest" (throughput-first search)
+    fastest_fit: dict | None = None      # the search's decision (export/fastest_fit.py)
     extra: dict = field(default_factory=dict)
 
 
@@ -224,7 +229,9 @@ def step_streamline(model, ctx):
 
 @step("infer_kernels")
 def step_infer_kernels(model, ctx):
-    for t in ops.infer_transforms(ctx.cfg.weight_mode):
+    # under --weight-mode auto the folding step picks each layer's mode; until then layers are baked
+    mode = ctx.cfg.weight_mode if ctx.cfg.weight_mode in WEIGHT_MODES else WEIGHT_MODES[0]
+    for t in ops.infer_transforms(mode):
         model = model.transform(t)
     return model
 
@@ -269,12 +276,20 @@ def step_specialize_layers(model, ctx):
 @step("folding")
 def step_folding(model, ctx):
     cfg = ctx.cfg
+    board = part_limits(cfg.fpga_part)
+    modes = WEIGHT_MODES if cfg.weight_mode == AUTO_WEIGHT_MODE else (cfg.weight_mode,)
+    policy = FoldingPolicy(modes=modes, lut_per_bram18=board.lut / (2 * board.bram36))
     if cfg.folding_config_file is not None:
+        ctx.folding_how = "folding file"
         return apply_folding(model, load_folding(cfg.folding_config_file), weight_mode_default=cfg.weight_mode)
     if cfg.target_fps is not None:
+        ctx.folding_how = "target"
         ctx.target_cycles = fps_to_cycles(cfg.target_fps, cfg.fclk_mhz)
-        return model.transform(SetSparseFolding(ctx.target_cycles))
-    return model.transform(FoldToConsumers())
+        return model.transform(SetSparseFolding(ctx.target_cycles, policy=policy))
+    search = FoldFastestFitting(board, cfg.fpga_part, policy)
+    model = model.transform(search)
+    ctx.fastest_fit, ctx.target_cycles = search.decision, search.decision["target_cycles"]
+    return model
 
 
 @step("minimize_bit_width")
@@ -363,6 +378,16 @@ def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileCon
             return _run_steps(model, model_path, build_dir, cfg, steps)
 
 
+def _decision_json(decision: dict | None) -> dict | None:
+    if decision is None:
+        return None
+    out = dict(decision)
+    for key in ("cost", "blocked_cost"):
+        c = out.get(key)
+        out[key] = None if c is None else {"LUT": c.lut, "BRAM18": c.bram18}
+    return out
+
+
 def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, steps) -> dict:
     ensure_finn_env(build_dir)
     t_start = time.perf_counter()
@@ -391,6 +416,10 @@ def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, ste
         "fclk_mhz": cfg.fclk_mhz, "target_cycles_per_frame": ctx.target_cycles, "layers": rows,
         "max_cycles_per_frame": max_cycles, "steps": log, "compile_wall_s": round(time.perf_counter() - t_start, 3),
         "est_fps": cfg.fclk_mhz * 1e6 / max_cycles if max_cycles else None,
+        "folding_how": ctx.folding_how,
+        "throughput_bound": throughput_bound(rows, ctx.folding_how, ctx.fastest_fit, ctx.target_cycles,
+                                             cfg.fclk_mhz) if rows else None,
+        "fastest_fit": _decision_json(ctx.fastest_fit),
         "table": format_table(rows),
     }
     tmp = build_dir / (REPORT + ".tmp")

@@ -28,6 +28,7 @@ from qonnx.transformation.base import Transformation
 
 from sbnn.errors import UserError
 from sbnn.hls import ops
+from sbnn.hls.kernel import FoldingPolicy
 
 
 def fps_to_cycles(target_fps: float, fclk_mhz: float) -> int:
@@ -91,10 +92,12 @@ class _DropSelfFoldedWarning(logging.Filter):
 class SetSparseFolding(Transformation):
     """Fold the kernels that fold themselves (ours) and FINN's layers (FINN's SetFolding) to a target."""
 
-    def __init__(self, target_cycles_per_frame: int, two_pass_relaxation: bool = True):
+    def __init__(self, target_cycles_per_frame: int, two_pass_relaxation: bool = True,
+                 policy: FoldingPolicy = FoldingPolicy()):
         super().__init__()
         self.target = int(target_cycles_per_frame)
         self.two_pass_relaxation = two_pass_relaxation
+        self.policy = policy
         self.missed: list[str] = []
 
     def apply(self, model):
@@ -102,7 +105,7 @@ class SetSparseFolding(Transformation):
         for node in model.graph.node:
             kernel = ops.kernel_for(node)
             if kernel is not None and kernel.folds_itself:
-                if not kernel.fold_for(getCustomOp(node), self.target):
+                if not kernel.fold_for(getCustomOp(node), self.target, self.policy):
                     self.missed.append(node.name)
         flt = _DropSelfFoldedWarning()
         log.addFilter(flt)
@@ -115,7 +118,7 @@ class SetSparseFolding(Transformation):
         if self.two_pass_relaxation:
             worst = max_cycles(model)
             if worst > self.target:
-                model = model.transform(SetSparseFolding(worst, two_pass_relaxation=False))
+                model = model.transform(SetSparseFolding(worst, two_pass_relaxation=False, policy=self.policy))
         return model, False
 
 

@@ -115,6 +115,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, fra
         "frac_bits": frac_bits,
         "in_shape": list(in_shape),
         "dataset": ckpt["data"]["dataset"],
+        "block": cfg.block,   # block-structured mask "RxC" (sbnn.training.blocks), None = element-wise
         "layers": [{"name": i.name, "alpha_shift": i.frac_bits,
                     "alpha_num": i.alpha_num.tolist() if i.alpha_num.size > 1 else int(i.alpha_num[0]),
                     "quantum_mantissa_bits": i.mantissa_bits, "centred_neurons": i.centred,

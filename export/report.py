@@ -38,14 +38,14 @@ def layer_table(model, fpga_part: str) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("layer", "op", "MW", "MH", "PE", "SIMD", "sparsity", "est. cycles", "est. LUT")
+    head = ("layer", "op", "MW", "MH", "PE", "SIMD", "weights", "sparsity", "est. cycles", "est. LUT")
     body = []
     for r in rows:
         sp = "" if r.get("sparsity") is None else f"{r['sparsity']:.3f}"
         body.append((r["name"], r["op"], *("" if r.get(k) is None else str(r[k]) for k in ("MW", "MH", "PE", "SIMD")),
-                     sp, str(r["cycles"]), "" if r.get("lut") is None else str(r["lut"])))
+                     r.get("weight_mode") or "", sp, str(r["cycles"]), "" if r.get("lut") is None else str(r["lut"])))
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) if i < 2 or i == 6 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     out = [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
     total = sum(r["lut"] or 0 for r in rows)
     out.append(f"max cycles/frame {max((r['cycles'] for r in rows), default=0)}, total est. LUT {total}")

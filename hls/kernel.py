@@ -41,6 +41,7 @@ from sbnn.hls.yosys import YosysNotFoundError, synth_stats
 # The qonnx domain of sbnn's own ops: the module that lists their classes (qonnx imports it to find them).
 SBNN_DOMAIN = "sbnn.hls.ops"
 WEIGHT_MODES = ("baked", "memory")   # weights in logic (LUTs) or in a ROM read per fold step
+AUTO_WEIGHT_MODE = "auto"            # let the folder pick the cheaper of WEIGHT_MODES per layer
 RESOURCE_KEYS = ("LUT", "FF", "BRAM18", "DSP", "CARRY4")
 
 
@@ -54,6 +55,17 @@ class HdlFiles:
     lib_files: dict[str, str] = field(default_factory=dict)   # shared library sources: file name -> text
     port_style: str = "axis"             # "axis" or "finn" (see module docstring)
     extra_ports: str = ""                # extra port connections (tie-offs) for the instance, Verilog-2001
+
+
+@dataclass(frozen=True)
+class FoldingPolicy:
+    """What a self-folding kernel may choose and how it weighs costs (from the compile's options and part).
+
+    ``modes``: the weight modes a layer may take (both under ``--weight-mode auto``); ``lut_per_bram18``:
+    how many LUTs one RAMB18 is worth when comparing options (the part's LUT count over its RAMB18 count)."""
+
+    modes: tuple[str, ...] = ("baked",)
+    lut_per_bram18: float = 53_200 / 280     # xc7z020
 
 
 def divisors(n: int) -> list[int]:
@@ -102,8 +114,9 @@ class Kernel:
                                     f"use one of {divisors(ch)}")
             inst.set_nodeattr(attr, val)
 
-    def fold_for(self, inst, target_cycles: int) -> bool:
-        """Fold the node for ``target_cycles`` per frame; True when met (only for ``folds_itself``)."""
+    def fold_for(self, inst, target_cycles: int, policy: FoldingPolicy = FoldingPolicy()) -> bool:
+        """Fold the node for ``target_cycles`` per frame at the lowest cost ``policy`` allows; True when met
+        (only for ``folds_itself``)."""
         raise NotImplementedError(f"{self.op_type} is folded by FINN's SetFolding")
 
     def fold_to_consumer(self, inst, consumer) -> None:
@@ -144,20 +157,20 @@ class Kernel:
         return {"LUT": lut, "BRAM18": bram18, "trusted": lut is not None}
 
     def resources(self, inst, hdl_files: list[Path], module: str, family: str, part: str, cache_dir) -> dict:
-        """Post-generation estimate {RESOURCE_KEYS..., "source"}: Yosys ``synth_xilinx`` on our RTL; FINN's
-        estimates for FINN's layers (Yosys does not parse FINN's thresholding SystemVerilog; FINN has no FF
-        model, so FF is None there)."""
+        """Post-generation estimate {RESOURCE_KEYS..., "source", "depth"}: Yosys ``synth_xilinx`` on our RTL
+        (``depth``: its logic depth, sbnn.hls.timing); FINN's estimates for FINN's layers (Yosys does not parse
+        FINN's thresholding SystemVerilog; FINN has no FF model, so FF is None there, and no depth)."""
         if self.impl == "sbnn":
             text = "".join(Path(f).read_text() for f in hdl_files)
             try:
                 st = synth_stats(text, module, family, cache_dir)
             except YosysNotFoundError as exc:
                 raise UserError(str(exc)) from None
-            return {"source": "yosys", **{k: st[k] for k in RESOURCE_KEYS}}
+            return {"source": "yosys", **{k: st[k] for k in RESOURCE_KEYS}, "depth": st.get("depth")}
         cost = self.cost_model(inst, part)
         dsp = node_attr_call(inst, "dsp_estimation", part)
         return {"source": "finn-estimate", "LUT": cost["LUT"] or 0, "FF": None, "BRAM18": cost["BRAM18"] or 0,
-                "DSP": int(dsp or 0), "CARRY4": None}
+                "DSP": int(dsp or 0), "CARRY4": None, "depth": None}
 
     # ---- report ----------------------------------------------------------------
     def layer_row(self, inst) -> dict:

@@ -33,11 +33,12 @@ from qonnx.core.datatype import DataType
 from sbnn.hls.sparse_mvau.rtlsim import testbench_cpp
 from sbnn.hls.stitch import StitchedDesign
 from sbnn.hls.streams import pack_stream, unpack_stream
-from sbnn.hls.verilator import (VERILATOR_FLAGS, RtlsimError, TbStream, build_simulator, run_testbench,
+from sbnn.hls.verilator import (DEFAULT_SIM, RtlsimError, SimOptions, TbStream, build_simulator, run_testbench,
                                 steady_cycles_per_frame)
 
 # FINN's SystemVerilog is not -Wall clean; its warnings must not stop the build.
-STITCH_FLAGS = VERILATOR_FLAGS + ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTITOP"]
+STITCH_WARNINGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTITOP"]
+STITCH_FLAGS = DEFAULT_SIM.flags() + STITCH_WARNINGS
 
 
 @dataclass
@@ -66,8 +67,10 @@ def sim_wrapper(design: StitchedDesign) -> str:
             f".m_axis_0_tready(i0_m_axis_tready));\nendmodule\n")
 
 
-def build_stitched(design: StitchedDesign, build_dir: str | Path | None = None) -> tuple[Path, float]:
-    """Compile (or reuse) the Verilated model of the design; returns (executable, build seconds)."""
+def build_stitched(design: StitchedDesign, build_dir: str | Path | None = None,
+                   sim: SimOptions = DEFAULT_SIM) -> tuple[Path, float]:
+    """Compile (or reuse) the Verilated model of the design with ``sim``'s compiler options; returns
+    (executable, build seconds, 0 when cached)."""
     missing = [str(p) for p in design.source_paths() if not p.is_file()]
     if missing:
         raise RtlsimError(f"stitched design in {design.out_dir} is incomplete (missing {missing[0]}); re-run the stitch")
@@ -83,14 +86,16 @@ def build_stitched(design: StitchedDesign, build_dir: str | Path | None = None) 
         (work / "sim_top.v").write_text(wrapper)
         (work / "tb.cpp").write_text(tb)
 
-    return build_simulator([*design.files, "sim_top.v", "tb.cpp"], populate, h.digest(), flags=STITCH_FLAGS,
+    return build_simulator([*design.files, "sim_top.v", "tb.cpp"], populate, h.digest(),
+                           flags=sim.flags() + STITCH_WARNINGS,
                            build_dir=build_dir, key_prefix="stitch_", what="the stitched design")
 
 
 def simulate_stitched(design: StitchedDesign, inputs: np.ndarray, backpressure: float = 0.0, gaps: float = 0.0,
                       seed: int = 0, max_cycles: int | None = None, build_dir: str | Path | None = None,
-                      drain_cycles: int | None = None) -> StitchedResult:
-    """Stream ``inputs`` (N, input elements; integers of the input datatype) through the design.
+                      drain_cycles: int | None = None, sim: SimOptions = DEFAULT_SIM) -> StitchedResult:
+    """Stream ``inputs`` (N, input elements; integers of the input datatype) through the design
+    (``sim``: the Verilator/compiler options of its model, see :class:`SimOptions`).
 
     Raises :class:`RtlsimTimeout` (with the cycle reached) when ``max_cycles``
     pass before every expected output beat arrived (default: a generous bound
@@ -104,7 +109,7 @@ def simulate_stitched(design: StitchedDesign, inputs: np.ndarray, backpressure: 
     idt, odt = DataType[design.in_dtype], DataType[design.out_dtype]
     if not (np.all(x >= idt.min()) and np.all(x <= idt.max()) and np.array_equal(x, np.round(x))):
         raise ValueError(f"inputs must be integers of the partition's input datatype {design.in_dtype}")
-    exe, build_s = build_stitched(design, build_dir)
+    exe, build_s = build_stitched(design, build_dir, sim)
     words = pack_stream(x.reshape(n, -1), design.in_fold, idt.bitwidth(), design.in_width)
     out_words = (design.out_width + 31) // 32
     est = max(design.est_cycles_per_frame, design.in_beats, design.out_beats)

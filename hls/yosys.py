@@ -11,6 +11,10 @@ $SBNN_BUILD_DIR/yosys or <checkout>/build/yosys).
 Counted cells (7-series names; other families report their own names and the
 LUT total is the sum of every LUT<n>): LUT, FF (all FD*), BRAM (RAMB18*/RAMB36*
 as RAMB18 equivalents, RAMB36 = 2), DSP (DSP48*), CARRY4.
+
+The same run writes the mapped netlist (``write_json``) and measures its logic
+depth (:func:`sbnn.hls.timing.netlist_depth`), so timing by estimate costs no
+second synthesis: ``synth_stats(...)["depth"]``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sbnn.hls.timing import netlist_depth
 from sbnn.hls.verilator import default_build_dir
 
 
@@ -58,23 +63,28 @@ def parse_stat(text: str) -> dict[str, int]:
 
 
 def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Path | None = None,
-                timeout: float = 1800) -> dict:
-    """LUT/FF/BRAM18/DSP/CARRY4 counts of module ``top`` in ``verilog`` (cached)."""
+                timeout: float = 1800, flatten: bool = False) -> dict:
+    """LUT/FF/BRAM18/DSP/CARRY4 counts and the logic depth ("depth", see sbnn.hls.timing) of module ``top``
+    in ``verilog`` (cached). ``flatten``: flatten the hierarchy first (a stitched top), so that the depth
+    sees the paths across module boundaries."""
     cmd = find_yosys()
     cache = Path(cache_dir) if cache_dir else default_build_dir("yosys")
-    key = hashlib.sha256("\0".join([verilog, top, family, "synth_xilinx-v1"]).encode()).hexdigest()[:20]
+    opts = " -flatten" if flatten else ""
+    key = hashlib.sha256("\0".join([verilog, top, family, opts, "synth_xilinx-v2"]).encode()).hexdigest()[:20]
     hit = cache / f"{key}.json"
     if hit.is_file():
         return json.loads(hit.read_text())
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="yosys", dir=cache) as work:
         (Path(work) / "design.v").write_text(verilog)
-        script = f"read_verilog design.v; synth_xilinx -family {family} -top {top}; tee -o stat.txt stat"
+        script = (f"read_verilog design.v; synth_xilinx -family {family} -top {top}{opts}; tee -o stat.txt stat; "
+                  f"select {top}; write_json -selected -noscopeinfo netlist.json")
         res = subprocess.run([*cmd, "-q", "-p", script], cwd=work, capture_output=True, text=True,
                              timeout=timeout)
-        stat = Path(work) / "stat.txt"
-        if res.returncode != 0 or not stat.is_file():
+        stat, netlist = Path(work) / "stat.txt", Path(work) / "netlist.json"
+        if res.returncode != 0 or not stat.is_file() or not netlist.is_file():
             raise RuntimeError(f"yosys failed (exit {res.returncode}): {(res.stdout + res.stderr)[-2000:]}")
         out = parse_stat(stat.read_text())
+        out["depth"] = netlist_depth(json.loads(netlist.read_text()), top)
     hit.write_text(json.dumps(out))
     return out

@@ -46,6 +46,8 @@ def _add_train(sub) -> None:
     p.add_argument("--domain", help=f"weight domain: {', '.join(DOMAINS)} (default {d.domain})")
     p.add_argument("--ec", type=float, help=f"expected connections in (0, 1) (default {d.ec})")
     p.add_argument("--per-channel", action="store_true", default=None, help="one (alpha, beta) per output channel")
+    p.add_argument("--block", help="block-structured mask RxC (R output neurons x C inputs, e.g. 16x16): whole "
+                   "blocks a fold with PE = R, SIMD = C skips in memory mode (default: element-wise)")
     p.add_argument("--sparse-classifier", dest="dense_classifier", action="store_false", default=None,
                    help="give the classifier the sparse domain too (default: dense +-1 classifier)")
     p.add_argument("--ec-ramp-end", type=float,
@@ -93,6 +95,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("--model", default="sfc")
     p.add_argument("--data-dir")
     p.add_argument("--train-subset", type=int)
+    p.add_argument("--block", help="block-structured masks RxC for the {alpha,beta}, learned and {0,beta} points, as for train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="train this many points at once (default 1)")
     p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda or cuda:N")
@@ -109,7 +112,7 @@ def _run_sweep(args) -> int:
     except ValueError:
         raise UserError(f"--ecs must be comma-separated numbers in (0, 1), got '{args.ecs}'") from None
     base = TrainConfig(dataset=args.dataset, model=args.model, epochs=args.epochs, seed=args.seed,
-                       train_subset=args.train_subset)
+                       train_subset=args.train_subset, block=args.block)
     rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, jobs=args.jobs,
                  device=args.device)
     print((Path(args.out) / "sweep.md").read_text())
@@ -124,8 +127,10 @@ def _add_build(sub) -> None:
     p.add_argument("--build-dir", help="build directory (default build/<model>_<board>)")
     p.add_argument("--frames", type=int, default=1000, help="test frames verified in rtlsim (default 1000)")
     p.add_argument("--folding", help="JSON of per-layer PE/SIMD (and weight_mode), as for `sbnn compile`")
-    p.add_argument("--target-fps", type=float, help="or fold for this many frames/s at the board clock")
-    p.add_argument("--weight-mode", default="baked", help="baked (weights in logic, default) or memory (ROM)")
+    p.add_argument("--target-fps", type=float, help="fold for this many frames/s at the board clock (default: the "
+                   "fastest design that fits the board)")
+    p.add_argument("--weight-mode", default="auto", help="auto (the cheaper per layer, default), baked (weights "
+                   "in logic) or memory (ROM)")
     p.add_argument("--data-dir", help="directory of the model's data set files (CIFAR-10/100: python-pickle layout)")
     p.add_argument("--device", default="auto", help="where the embedded default trains: auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -181,10 +186,11 @@ def _add_compile(sub) -> None:
     p.add_argument("model", help="QONNX model written by `sbnn export`")
     p.add_argument("--build-dir", help="build directory (default: build/compile_<model name>)")
     p.add_argument("--folding", help="per-layer folding JSON: {node: {PE, SIMD, weight_mode}}")
-    p.add_argument("--target-fps", type=float, help="fold automatically for this many frames per second")
+    p.add_argument("--target-fps", type=float, help="fold for this many frames per second (default: the fastest "
+                   "design that fits the --fpga-part)")
     p.add_argument("--fclk-mhz", type=float, default=100.0, help="clock for --target-fps (default 100)")
-    p.add_argument("--weight-mode", default="baked", choices=("baked", "memory"),
-                   help="weight storage of the sparse MVAUs (default baked)")
+    p.add_argument("--weight-mode", default="auto", choices=("auto", "baked", "memory"),
+                   help="weight storage of the sparse MVAUs: auto (the cheaper per layer, default), baked or memory")
     p.add_argument("--fpga-part", default="xc7z020clg400-1", help="FPGA part for FINN's layer specialization")
     p.add_argument("--input-max-value", type=int,
                    help="pixel value the model reads as 1.0 (255 for 8-bit images): the hardware takes integer "

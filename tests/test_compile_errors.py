@@ -125,7 +125,7 @@ def test_cli_errors_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kw, words", [
-    (dict(weight_mode="rom"), "--weight-mode must be baked or memory"),
+    (dict(weight_mode="rom"), "--weight-mode must be baked, memory or auto"),
     (dict(target_fps=-1.0), "--target-fps must be positive"),
     (dict(fclk_mhz=0.0), "--fclk-mhz must be positive"),
     (dict(folding="f.json", target_fps=10.0), "either --folding FILE or --target-fps"),

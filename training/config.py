@@ -12,6 +12,7 @@ import yaml
 
 from sbnn.errors import UserError
 
+from .blocks import parse_block
 from .domains import WeightDomain
 
 
@@ -27,6 +28,7 @@ class TrainConfig:
     domain: str = "alpha-beta"         # alpha-beta | alpha-beta-learned | zero-beta | bipolar
     ec: float | None = 0.1             # expected connections (share of b = 1)
     per_channel: bool = False          # one (alpha, beta) per output channel
+    block: str | None = None           # block-structured mask "RxC": R output neurons x C inputs (blocks.py)
     dense_classifier: bool = True      # classifier keeps dense +-1 weights (bnn_pynq; the reference never sparsifies it)
     gamma: float = 0.0                 # EC budget penalty strength (learned domain)
     ec_ramp_end: float = 0.0           # closed form: EC falls from 0.5 to `ec` by this fraction of training (0 = fixed)
@@ -54,9 +56,11 @@ class TrainConfig:
             raise UserError(f"--ec-ramp-end is a fraction of training in [0, 1], got {self.ec_ramp_end}")
         if self.prune not in ("none", "layer", "global"):
             raise UserError(f"unknown --prune '{self.prune}'; use none, layer or global")
+        parse_block(self.block)
 
     def weight_domain(self) -> WeightDomain:
-        return WeightDomain(self.domain, None if self.domain == "bipolar" else self.ec, self.per_channel)
+        return WeightDomain(self.domain, None if self.domain == "bipolar" else self.ec, self.per_channel,
+                            parse_block(self.block))
 
     def to_dict(self) -> dict:
         return asdict(self)

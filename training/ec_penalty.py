@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .sparsity import binary_layers, tensor_quant
-from .weight_quant import LearnedTauPhiQuant, ste_clipped
+from .weight_quant import LearnedTauPhiQuant, block_means, ste_clipped
 
 
 def positive_share(model: nn.Module) -> Tensor:
@@ -14,13 +14,26 @@ def positive_share(model: nn.Module) -> Tensor:
 
     Layers in another domain (the dense +-1 classifier) are outside the budget:
     pushing their weights negative would only flip signs, not save connections.
+
+    A block-structured layer (``LearnedTauPhiQuant.block``) is a group penalty:
+    it counts the weights of the blocks whose mean latent weight is > 0, i.e.
+    the share of positive blocks weighted by block size, so the budget is still
+    a share of connections. The clipped STE is taken on each block mean (clip
+    on the mean) and scaled by the block size, so each latent weight gets the
+    gradient the element-wise penalty gives it: the penalty lowers whole
+    blocks, and the blocks whose mean is nearest 0 cross first.
     """
     total, count = 0.0, 0
     for _, layer in binary_layers(model):
-        if not isinstance(tensor_quant(layer), LearnedTauPhiQuant):
+        tq = tensor_quant(layer)
+        if not isinstance(tq, LearnedTauPhiQuant):
             continue
         w = layer.weight
-        total = total + ste_clipped(w, (w > 0).to(w.dtype), tensor_quant(layer).clip).sum()
+        if tq.block is None:
+            total = total + ste_clipped(w, (w > 0).to(w.dtype), tq.clip).sum()
+        else:
+            m = block_means(w, tq.block)
+            total = total + tq.block[0] * tq.block[1] * ste_clipped(m, (m > 0).to(m.dtype), tq.clip).sum()
         count += w.numel()
     return total / count
 

@@ -47,12 +47,14 @@ def run_config(base: TrainConfig, scheme: str, ec: float | None) -> TrainConfig:
     All sparse schemes get the same gradual schedule (cubic, done at half of
     training): the closed-form domains lower their EC from 0.5, pruning raises
     its pruned share from 0. The classifier stays dense +-1 in every scheme.
+    A ``base.block`` shapes the masks of the {alpha, beta} and {0, beta} schemes; the +-1 points stay
+    element-wise (magnitude pruning has no block variant).
     """
     if scheme == BASELINE:
-        return replace(base, domain="bipolar", ec=None, prune="none", prune_target=0.0, ec_ramp_end=0.0)
+        return replace(base, domain="bipolar", ec=None, prune="none", prune_target=0.0, ec_ramp_end=0.0, block=None)
     if scheme == "bipolar-pruned":
         return replace(base, domain="bipolar", ec=None, prune="layer", prune_target=1.0 - ec, prune_start=0.0,
-                       prune_end=SPARSIFY_END, ec_ramp_end=0.0)
+                       prune_end=SPARSIFY_END, ec_ramp_end=0.0, block=None)
     if scheme == "alpha-beta-learned":
         # The budget is a penalty, not a constraint: the achieved EC is reported, not forced.
         return replace(base, domain=scheme, ec=ec, gamma=0.0 if ec >= 0.5 else LEARNED_GAMMA, prune="none",

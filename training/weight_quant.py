@@ -21,7 +21,8 @@ from brevitas.inject import ExtendedInjector
 from brevitas.proxy import WeightQuantProxyFromInjector
 from torch import Tensor, nn
 
-from .closed_form import closed_form_alpha_beta, expand_to
+from .blocks import block_view, expand_blocks, hw_matrix
+from .closed_form import closed_form_alpha_beta, closed_form_block_alpha_beta, expand_to
 
 _EPS = 1e-8
 
@@ -72,24 +73,34 @@ class BinaryDomainQuant(nn.Module):
 
 
 class ClosedFormAlphaBetaQuant(BinaryDomainQuant):
-    """{alpha, beta} by closed-form least squares with a target EC (None: threshold at 0)."""
+    """{alpha, beta} by closed-form least squares with a target EC (None: threshold at 0).
 
-    def __init__(self, target_ec: float | None, per_channel: bool, clip: float):
+    ``block = (R, C)`` makes the mask constant on R-output x C-input blocks (``blocks.py``): the k whole
+    blocks with the largest summed latent weights (``closed_form_block_alpha_beta``, top side only: see
+    there why), per tensor.
+    """
+
+    alpha_zero = False
+
+    def __init__(self, target_ec: float | None, per_channel: bool, clip: float, block: tuple[int, int] | None = None):
         super().__init__(clip)
         self.target_ec = target_ec
         self.per_channel = bool(per_channel)
+        self.block = tuple(block) if block is not None else None
 
     def levels(self, w):
         with torch.no_grad():
-            return closed_form_alpha_beta(w, self.target_ec, per_channel=self.per_channel)
+            if self.block is not None:
+                return closed_form_block_alpha_beta(w, self.target_ec, self.block, alpha_zero=self.alpha_zero,
+                                                    both_sides=False)
+            return closed_form_alpha_beta(w, self.target_ec, per_channel=self.per_channel,
+                                          alpha_zero=self.alpha_zero)
 
 
 class ZeroBetaQuant(ClosedFormAlphaBetaQuant):
     """{0, beta}: alpha pinned to zero, beta and the mask by closed form."""
 
-    def levels(self, w):
-        with torch.no_grad():
-            return closed_form_alpha_beta(w, self.target_ec, per_channel=self.per_channel, alpha_zero=True)
+    alpha_zero = True
 
 
 class BipolarQuant(BinaryDomainQuant):
@@ -109,15 +120,23 @@ class LearnedTauPhiQuant(BinaryDomainQuant):
 
     beta = phi + tau, alpha = phi - tau, b = [w > 0]. The EC budget is not
     enforced here but by the self-scaled penalty in ``ec_penalty.py``.
+
+    With ``block = (R, C)`` the sign is taken per block: ``b = [mean of the
+    block's latent weights > 0]`` on every weight of the block. The backward
+    pass is the same clipped straight-through estimator on each latent weight,
+    so a block's mean moves with the mean of its weights' gradients and the
+    block flips when that mean crosses 0; ``ec_penalty.positive_share`` counts
+    the weights of positive blocks.
     """
 
-    def __init__(self, clip: float, tau_init: float, phi_init: float):
+    def __init__(self, clip: float, tau_init: float, phi_init: float, block: tuple[int, int] | None = None):
         super().__init__(clip)
         self.tau = nn.Parameter(torch.tensor(float(tau_init)))
         self.phi = nn.Parameter(torch.tensor(float(phi_init)))
+        self.block = tuple(block) if block is not None else None
 
     def levels(self, w):
-        b = (w > 0).to(w.dtype)
+        b = (w > 0).to(w.dtype) if self.block is None else block_signs(w.detach(), self.block)
         one = torch.ones(1, 1, dtype=w.dtype, device=w.device)
         return b, (self.phi - self.tau) * one, (self.phi + self.tau) * one
 
@@ -127,12 +146,23 @@ class LearnedTauPhiQuant(BinaryDomainQuant):
         return self.tau * sign + self.phi
 
 
+def block_means(w: Tensor, block: tuple[int, int]) -> Tensor:
+    """Mean latent weight of every (R, C) block, shape (out / R, inputs / C); differentiable."""
+    return block_view(hw_matrix(w), block).mean(dim=(1, 3))
+
+
+def block_signs(w: Tensor, block: tuple[int, int]) -> Tensor:
+    """0/1 mask (shape of w): 1 on every block whose mean latent weight is > 0."""
+    return expand_blocks((block_means(w, block) > 0).to(w.dtype), block, w.shape)
+
+
 class _BinaryDomainWeightQuant(ExtendedInjector):
     proxy_class = WeightQuantProxyFromInjector
     signed = False
     narrow_range = False
     clip = 1.5
     per_channel = False
+    block = None          # (R, C): block-structured mask (blocks.py); None = element-wise
 
 
 class AlphaBetaWeightQuant(_BinaryDomainWeightQuant):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sbnn.errors import UserError
 
+from .blocks import check_block_fits
 from .cnv import CNV
 from .domains import WeightDomain
 from .mlp import PRESETS, BinaryMLP
 from .resnet import BinaryResNet
+from .sparsity import binary_layers, tensor_quant
 
 MODELS = ("tfc", "sfc", "lfc", "mlp", "cnv", "resnet")
 
@@ -38,7 +40,18 @@ def build_model(name: str, in_shape, num_classes: int, domain: WeightDomain, *, 
         if name == "mlp" and hidden is None:
             raise UserError("model 'mlp' needs --hidden, e.g. --hidden 256,256,256")
         widths = parse_hidden(hidden) if hidden is not None else PRESETS[name]
-        return BinaryMLP(in_shape, num_classes, widths, domain, dropout=dropout, head_domain=head)
-    if name == "cnv":
-        return CNV(in_shape, num_classes, domain, width=float(width or 1.0), head_domain=head)
-    return BinaryResNet(in_shape, num_classes, domain, width=int(width or 16), depth=depth)
+        model = BinaryMLP(in_shape, num_classes, widths, domain, dropout=dropout, head_domain=head)
+    elif name == "cnv":
+        model = CNV(in_shape, num_classes, domain, width=float(width or 1.0), head_domain=head)
+    else:
+        model = BinaryResNet(in_shape, num_classes, domain, width=int(width or 16), depth=depth)
+    return _checked_blocks(model)
+
+
+def _checked_blocks(model):
+    """The model, once every block-structured layer's shape is known to be tiled by its block."""
+    for layer_name, layer in binary_layers(model):
+        block = getattr(tensor_quant(layer), "block", None)
+        if block is not None:
+            check_block_fits(layer_name, layer.weight.shape, block)
+    return model

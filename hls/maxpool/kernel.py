@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sbnn.errors import UserError
-from sbnn.hls.kernel import RESOURCE_KEYS, HdlFiles, Kernel, divisors
+from sbnn.hls.kernel import RESOURCE_KEYS, FoldingPolicy, HdlFiles, Kernel, divisors
 from sbnn.hls.maxpool.estimates import bram18, lut_estimate, lutram_luts
 from sbnn.hls.maxpool.infer import InferBinaryMaxPool
 from sbnn.hls.maxpool.op import OP_TYPE, BinaryMaxPool
@@ -60,7 +60,7 @@ class BinaryMaxPoolKernel(Kernel):
         validate_pe(name, int(inst.get_nodeattr("NumChannels")), pe)
         inst.set_nodeattr("PE", pe)
 
-    def fold_for(self, inst, target_cycles: int) -> bool:
+    def fold_for(self, inst, target_cycles: int, policy: FoldingPolicy = FoldingPolicy()) -> bool:
         (h, w), nv = inst.get_nodeattr("ImgDim"), int(np.prod(inst.get_nodeattr("numInputVectors")))
         pe, met = smallest_pe(int(inst.get_nodeattr("NumChannels")), h * w * nv, target_cycles)
         inst.set_nodeattr("PE", pe)
@@ -86,7 +86,7 @@ class BinaryMaxPoolKernel(Kernel):
             st = synth_stats(text, module, family, cache_dir)
         except YosysNotFoundError as exc:
             raise UserError(str(exc)) from None
-        out = {"source": "yosys", **{k: st[k] for k in RESOURCE_KEYS}}
+        out = {"source": "yosys", **{k: st[k] for k in RESOURCE_KEYS}, "depth": st.get("depth")}
         out["LUT"] += lutram_luts(st.get("cells", {}))
         return out
 

@@ -25,6 +25,7 @@ and X, so every operand of the lane adder is exact.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,18 @@ class SparseMVAUConfig:
             raise ValueError(f"module name {self.name!r} is not a Verilog identifier")
 
     # ---- folding -------------------------------------------------------
+    def refolded(self, pe: int, simd: int, weight_mode: str | None = None) -> SparseMVAUConfig:
+        """The same node at another folding (and weight mode): what the folder and the cost model compare.
+
+        A shallow copy: the mask and the accumulator range do not depend on the folding (and stay shared)."""
+        mode = weight_mode or self.weight_mode
+        if pe < 1 or simd < 1 or self.MH % pe or self.MW % simd or mode not in WEIGHT_MODES:
+            raise ValueError(f"bad folding: PE={pe} must divide MH={self.MH}, SIMD={simd} must divide "
+                             f"MW={self.MW}, weight_mode={mode!r} one of {WEIGHT_MODES}")
+        new = copy.copy(self)
+        new.PE, new.SIMD, new.weight_mode = pe, simd, mode
+        return new
+
     @property
     def SF(self) -> int:
         """Synapse folds: input beats per vector."""

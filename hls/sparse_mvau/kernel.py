@@ -13,14 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from sbnn.errors import UserError
-from sbnn.hls.kernel import WEIGHT_MODES, HdlFiles, Kernel, divisors
-from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.estimates import cycles_per_frame_of, lut_estimate, memory_bram18
+from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES, FoldingPolicy, HdlFiles, Kernel, divisors
+from sbnn.hls.sparse_mvau.estimates import lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.folding import FoldOption, fold_options, pick_fold
 from sbnn.hls.sparse_mvau.infer import InferSparseXnorMVAU
 from sbnn.hls.sparse_mvau.op import OP_TYPE, SparseXnorMVAU
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 
 FOLDING_ATTRS = {"PE", "SIMD", "weight_mode"}
+
+
+def equivalent_lut(cfg, lut_per_bram18: float = FoldingPolicy().lut_per_bram18) -> float:
+    return float(lut_estimate(cfg)) + lut_per_bram18 * memory_bram18(cfg)
 
 
 def validate_folding(name: str, mw: int, mh: int, pe, simd) -> None:
@@ -33,30 +37,12 @@ def validate_folding(name: str, mw: int, mh: int, pe, simd) -> None:
         raise UserError(f"folding of node '{name}': SIMD={simd} does not divide MW={mw}; use one of {divisors(mw)}")
 
 
-def best_folding(inst, target_cycles: int) -> tuple[int, int, bool]:
-    """(PE, SIMD, met) with the lowest LUT estimate among pairs meeting the target (else the fastest)."""
-    mask = inst.get_mask()
-    mw, mh = mask.shape
-    nvec = int(np.prod(inst.get_nodeattr("numInputVectors")))
-    base = inst.get_config()
-    best, fastest = None, None
-    for pe in divisors(mh):
-        for simd in divisors(mw):
-            cyc = cycles_per_frame_of(mask, pe, simd) * nvec
-            key_fast = (cyc, pe * simd)
-            if fastest is None or key_fast < fastest[0]:
-                fastest = (key_fast, pe, simd)
-            if cyc > target_cycles:
-                continue
-            cfg = SparseMVAUConfig(mw, mh, pe, simd, base.alpha_shift, mask, base.alpha_num, base.thresholds,
-                                   base.invert, base.weight_mode, base.no_activation,
-                                   in_bits=base.in_bits, in_signed=base.in_signed)
-            key = (lut_estimate(cfg), pe * simd, cyc)
-            if best is None or key < best[0]:
-                best = (key, pe, simd)
-    if best is not None:
-        return best[1], best[2], True
-    return fastest[1], fastest[2], False
+def vectors_per_frame(inst) -> int:
+    return int(np.prod(inst.get_nodeattr("numInputVectors")))
+
+
+def options_of(inst, policy: FoldingPolicy) -> list[FoldOption]:
+    return fold_options(inst.get_config(), policy.modes, policy.lut_per_bram18, vectors_per_frame(inst))
 
 
 class SparseMVAUKernel(Kernel):
@@ -80,17 +66,21 @@ class SparseMVAUKernel(Kernel):
         validate_folding(name, mw, mh, pe, simd)
         inst.set_nodeattr("PE", pe)
         inst.set_nodeattr("SIMD", simd)
-        wm = settings.get("weight_mode", inst.get_nodeattr("weight_mode") or weight_mode_default)
+        wm = settings.get("weight_mode", weight_mode_default)
+        if wm == AUTO_WEIGHT_MODE:   # the cheaper mode at this folding
+            cfg = inst.get_config()
+            wm = min(WEIGHT_MODES, key=lambda m: equivalent_lut(cfg.refolded(pe, simd, m)))
         if wm not in WEIGHT_MODES:
             raise UserError(f"folding of node '{name}': weight_mode must be one of {', '.join(WEIGHT_MODES)}, "
                             f"got {wm!r}")
         inst.set_nodeattr("weight_mode", wm)
 
-    def fold_for(self, inst, target_cycles: int) -> bool:
-        pe, simd, met = best_folding(inst, target_cycles)
-        inst.set_nodeattr("PE", pe)
-        inst.set_nodeattr("SIMD", simd)
-        return met
+    def fold_for(self, inst, target_cycles: int, policy: FoldingPolicy = FoldingPolicy()) -> bool:
+        opt = pick_fold(options_of(inst, policy), target_cycles)
+        inst.set_nodeattr("PE", opt.pe)
+        inst.set_nodeattr("SIMD", opt.simd)
+        inst.set_nodeattr("weight_mode", opt.mode)
+        return opt.cycles <= target_cycles
 
     def generate_hdl(self, inst, model, rtl_dir: Path, fpga_part: str, clk_ns: float) -> HdlFiles:
         name = inst.onnx_node.name
@@ -104,10 +94,10 @@ class SparseMVAUKernel(Kernel):
 
     def cost_model(self, inst, fpga_part: str) -> dict:
         cfg = inst.get_config()
-        # The LUT model is close to Yosys for fully unrolled baked layers; folded baked layers are far too
-        # high (Yosys turns the constant step selection into a ROM), so only 1-cycle layers are trusted.
+        # The binary-input model is fitted to Yosys at the folder's picks (within +-25 %, bench/cost_model.py,
+        # tests/test_cost_model.py); the integer-input one is a first-order sum, left to Yosys.
         return {"LUT": int(round(lut_estimate(cfg))), "BRAM18": int(memory_bram18(cfg)),
-                "trusted": self.cycles(inst) <= 1}
+                "trusted": not cfg.integer_input}
 
     def layer_row(self, inst) -> dict:
         mask = inst.get_mask()

@@ -20,7 +20,7 @@ struct Inst {
   long n_in = 0, n_out_exp = 0, in_pos = 0, n_out = 0, first_in = -1, first_out = -1;
   int in_words = 1, out_words = 1;
   double p_bp = 0, q_gap = 0;
-  bool vhold = false, rdy = true;
+  bool vhold = false, rdy = true, stalls = true;
   std::mt19937_64 rng;
   std::uniform_real_distribution<double> u{0.0, 1.0};
   FILE* out = nullptr;
@@ -43,11 +43,17 @@ template <std::size_t N> static void getp(const VlWide<N>& p, uint32_t* w) {
   for (std::size_t i = 0; i < N; i++) w[i] = p[i];
 }
 
+// Random stalls draw two numbers per cycle; a stall-free instance (backpressure and gaps
+// both 0, the common case) skips the generator: the same beats, cycles and outputs.
 #define DRIVE(I)                                                        \
   {                                                                     \
     Inst& s = insts[I];                                                 \
-    if (!s.vhold && s.in_pos < s.n_in) s.vhold = !(s.u(s.rng) < s.q_gap); \
-    s.rdy = !(s.u(s.rng) < s.p_bp);                                     \
+    if (s.stalls) {                                                     \
+      if (!s.vhold && s.in_pos < s.n_in) s.vhold = !(s.u(s.rng) < s.q_gap); \
+      s.rdy = !(s.u(s.rng) < s.p_bp);                                   \
+    } else if (s.in_pos < s.n_in) {                                     \
+      s.vhold = true;                                                   \
+    }                                                                   \
     setp(top->i##I##_s_axis_tdata, s.cur());                            \
     top->i##I##_s_axis_tvalid = s.vhold;                                \
     top->i##I##_m_axis_tready = s.rdy;                                  \
@@ -84,6 +90,7 @@ int main(int argc, char** argv) {
     if (fscanf(cf, "%4095s %4095s %ld %ld %lf %lf %llu %d %d", ip, op, &s.n_in, &s.n_out_exp, &s.p_bp,
                &s.q_gap, &seed, &s.in_words, &s.out_words) != 9) { fprintf(stderr, "bad runcfg line %d\n", k); return 2; }
     s.rng.seed(seed);
+    s.stalls = s.p_bp > 0 || s.q_gap > 0;
     s.in.assign((size_t)(s.n_in + 1) * s.in_words + 2, 0u);
     FILE* f = fopen(ip, "rb");
     if (!f || fread(s.in.data(), 4, (size_t)s.n_in * s.in_words, f) != (size_t)s.n_in * s.in_words) {

@@ -1,9 +1,10 @@
 """Verilog text helpers shared by the sparse MVAU generators (rtlgen.py, rtlgen_multibit.py).
 
 Small pure functions (sized literals, sums, case selections, multiplier-free
-constants) and the two stages both generators share verbatim: the compute
-control (one ``cfg.schedule()`` step per cycle, double-buffered input) and the
-2-entry output FIFO, so the handshake is written once.
+constants), the registered partial sums of the pipeline (pipeline.py), and the
+two stages both generators share verbatim: the compute control (one
+``cfg.schedule()`` step issued per cycle into the pipeline, double-buffered
+input) and the 2-entry output FIFO, so the handshake is written once.
 """
 
 from __future__ import annotations
@@ -76,17 +77,56 @@ def case_select(decl: str, lhs: str, sel: str, arms: list[str], indent: str = " 
     return lines
 
 
-def compute_control(ns: int, nf: int, buf_width: int, sum_decl: str | None) -> list[str]:
-    """Compute control: step counter ``t`` over ``ns`` schedule steps, neuron fold ``nf``, busy/load/push.
+def value_width(lo: int, hi: int, signed: bool) -> int:
+    """Bits of a value in [lo, hi]: two's complement when ``signed``, else unsigned (lo >= 0)."""
+    if not signed:
+        return max(1, hi.bit_length())
+    n = 1
+    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
+        n += 1
+    return n
 
-    ``cbuf`` (``buf_width`` bits) takes the collected vector ``coll`` on ``load``;
-    with ``sum_decl`` (a register declaration range such as ``[7:0]`` or
-    ``signed [9:0]``) the shared input sum ``pacc`` is copied into ``cp`` too.
-    Expects ``st_first``/``st_last`` assigned by the step decoder and
-    ``fifo_space`` by :func:`output_fifo`.
-    """
-    tw, nfw = clog2(ns), clog2(nf)
-    L = ["  // ---- compute control: one schedule step per cycle",
+
+def pipe_sums(prefix: str, vals: list[tuple[str, int, int]], stage: int, until: int, target: int,
+              reduce_first: bool, radix: int, signed: bool = False,
+              cap: tuple[int, int] | None = None) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """Carry partial sums ``vals`` ((expr, lo, hi) at pipeline ``stage``) to stage ``until`` (pipeline.py):
+    one register stage at a time (``move``-enabled, names ``<prefix>_<stage>_<i>``), each adding ``radix``
+    of them while more than ``target`` are left; the first transition only registers them unless
+    ``reduce_first``. ``signed``: two's complement registers (every operand is signed, so the sums are
+    sign-extended). ``cap``: a range every partial sum is known to stay in (e.g. at most c_max non-zero
+    elements), which bounds the widths. Returns (lines, the sums at ``until``)."""
+    L = []
+    kind = "reg signed" if signed else "reg"
+    for j in range(stage, until):
+        if len(vals) > target and (reduce_first or j > stage):
+            groups = [vals[i:i + radix] for i in range(0, len(vals), radix)]
+            vals = [(" + ".join(e for e, _, _ in g), sum(lo for _, lo, _ in g), sum(hi for _, _, hi in g))
+                    for g in groups]
+            if cap:
+                vals = [(e, max(lo, cap[0]), min(hi, cap[1])) for e, lo, hi in vals]
+        regs = []
+        for i, (expr, lo, hi) in enumerate(vals):
+            name, w = f"{prefix}_{j + 1}_{i}", value_width(lo, hi, signed)
+            L += [f"  {kind} [{w - 1}:0] {name};", f"  always @(posedge ap_clk) if (move) {name} <= {expr};"]
+            regs.append((name, lo, hi))
+        vals = regs
+    return L, vals
+
+
+def pipelined_control(ns: int, nf: int, buf_width: int, depth: int, with_first: bool) -> list[str]:
+    """Compute control of the pipelined binary RTL (pipeline.py): step counter ``t`` over ``ns`` steps issues
+    one step per cycle into ``depth`` register stages that all move together (``move``).
+
+    Stage j (1..depth) holds ``v_j`` (a step is there), ``lst_j`` (its neuron fold ends with it), ``fst_j``
+    (it starts one; with ``with_first``) and ``nf_j`` (its neuron fold; when ``nf`` > 1). The last stage
+    completes its step (``go``) unless the step ends a fold and the output FIFO is full; the pipeline moves
+    when the last stage is empty or completes. ``cbuf`` takes ``coll`` on ``load``, which happens when the
+    last step of a frame is issued (or the unit is idle), as in the unpipelined RTL: stage 0 is the only
+    stage that reads it. Expects ``st_first``/``st_last`` from the step decoder (stage 0) and ``fifo_space``
+    from :func:`output_fifo`."""
+    tw, nfw, D = clog2(ns), clog2(nf), depth
+    L = ["  // ---- compute control: one schedule step issued per cycle into a stall-all pipeline",
          "  reg busy;",
          f"  reg [{tw - 1}:0] t;",
          "  /* verilator lint_off UNUSEDSIGNAL */",
@@ -95,25 +135,40 @@ def compute_control(ns: int, nf: int, buf_width: int, sum_decl: str | None) -> l
          "  wire st_last;",
          f"  wire st_end = (t == {tw}'d{ns - 1});",
          "  wire fifo_space;",
-         "  wire adv = busy && (!st_last || fifo_space);",
+         f"  reg [{D}:1] v;",
+         f"  reg [{D}:1] lst;",
+         f"  wire go = v[{D}] && (!lst[{D}] || fifo_space);",
+         f"  wire move = !v[{D}] || go;",
+         "  wire adv = busy && move;",
          "  wire frame_done = adv && st_end;",
-         "  wire push = adv && st_last;",
+         f"  wire push = go && lst[{D}];",
          "  assign load = full && (!busy || frame_done);",
          "  /* verilator lint_off UNUSEDSIGNAL */",
          f"  reg [{buf_width - 1}:0] cbuf;",
          "  /* verilator lint_on UNUSEDSIGNAL */",
          "  always @(posedge ap_clk) if (load) cbuf <= coll;"]
-    if sum_decl is not None:
-        L += [f"  reg {sum_decl} cp;", "  always @(posedge ap_clk) if (load) cp <= pacc;"]
-    L += ([f"  reg [{nfw - 1}:0] nf;"] if nf > 1 else [])
+    shift = lambda r, first: first if D == 1 else f"{{{r}[{D - 1}:1], {first}}}"  # noqa: E731
+    L += [f"  always @(posedge ap_clk) if (move) lst <= {shift('lst', 'st_last')};"]
+    if with_first:
+        L += [f"  reg [{D}:1] fst;", f"  always @(posedge ap_clk) if (move) fst <= {shift('fst', 'st_first')};"]
+    if nf > 1:
+        L += [f"  reg [{nfw - 1}:0] nf;"]
+        L += ["  /* verilator lint_off UNUSEDSIGNAL */"]   # a stage's nf is unread when its selections are constant
+        L += [f"  reg [{nfw - 1}:0] nf_{j};" for j in range(1, D + 1)]
+        L += ["  /* verilator lint_on UNUSEDSIGNAL */"]
+        L += ["  always @(posedge ap_clk) if (move) begin",
+              *[f"    nf_{j} <= {'nf' if j == 1 else f'nf_{j - 1}'};" for j in range(1, D + 1)],
+              "  end"]
     L += ["  always @(posedge ap_clk) begin",
           "    if (!ap_rst_n) begin",
           "      busy <= 1'b0;",
-          f"      t <= {tw}'d0;"]
+          f"      t <= {tw}'d0;",
+          f"      v <= {D}'d0;"]
     L += [f"      nf <= {nfw}'d0;"] if nf > 1 else []
     L += ["    end else begin",
           "      if (load) busy <= 1'b1;",
           "      else if (frame_done) busy <= 1'b0;",
+          f"      if (move) v <= {shift('v', 'busy')};",
           "      if (adv) begin",
           f"        t <= st_end ? {tw}'d0 : t + {tw}'d1;"]
     L += [f"        nf <= st_end ? {nfw}'d0 : (st_last ? nf + {nfw}'d1 : nf);"] if nf > 1 else []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sbnn.bitstreams.boards import DEFAULT_BOARD, DEFAULT_FPGA_PART, Board, get_board
 from sbnn.errors import UserError
-from sbnn.hls.kernel import WEIGHT_MODES
+from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES
 from sbnn.training.device import resolve_device
 
 DEFAULT_FCLK_MHZ = 100.0
@@ -49,7 +49,7 @@ class CompileConfig:
     folding_config_file: str | None = None   # per-layer PE/SIMD JSON; or
     target_fps: float | None = None          # fold automatically for this throughput at fclk_mhz
     fclk_mhz: float | None = None
-    weight_mode: str = "baked"               # default weight storage of the sparse MVAUs
+    weight_mode: str = AUTO_WEIGHT_MODE      # weight storage of the sparse MVAUs: baked, memory or auto (per layer)
     fpga_part: str | None = None
     # pixel value that the model reads as 1.0: the hardware then takes integer pixels (FINN's ToTensor
     # pre-processing, merged); None = what `sbnn export` recorded in the model (float input otherwise)
@@ -61,8 +61,9 @@ class CompileConfig:
         self.validate()
 
     def validate(self) -> None:
-        if self.weight_mode not in WEIGHT_MODES:
-            raise UserError(f"--weight-mode must be {' or '.join(WEIGHT_MODES)}, got '{self.weight_mode}'")
+        if self.weight_mode not in (*WEIGHT_MODES, AUTO_WEIGHT_MODE):
+            raise UserError(f"--weight-mode must be {', '.join(WEIGHT_MODES)} or {AUTO_WEIGHT_MODE}, "
+                            f"got '{self.weight_mode}'")
         if self.folding_config_file is not None and self.target_fps is not None:
             raise UserError("pass either --folding FILE or --target-fps, not both")
         if self.target_fps is not None and not self.target_fps > 0:
@@ -80,7 +81,7 @@ class CompileConfig:
             load_folding(self.folding_config_file)
 
     @classmethod
-    def from_options(cls, *, folding=None, target_fps=None, fclk_mhz=None, weight_mode="baked",
+    def from_options(cls, *, folding=None, target_fps=None, fclk_mhz=None, weight_mode=AUTO_WEIGHT_MODE,
                      fpga_part=None, input_max_value=None) -> CompileConfig:
         """From the flag-style names (``folding``) used by the CLI and the keyword API of compile_model."""
         return cls(folding_config_file=None if folding is None else str(folding), target_fps=target_fps,

