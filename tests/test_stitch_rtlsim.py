@@ -95,12 +95,13 @@ def test_cli_sim(compiled, tmp_path, capsys):
 def test_cli_sim_timeout_reports_cycles(compiled, tmp_path, capsys):
     from sbnn.cli import main
 
+    # 20 frames need at least 20 x (784 input bits / 64-bit port) = 260 cycles at any folding, so 200 must time out.
     c = compiled["alpha-beta"]
-    rc = main(["sim", str(c["build"]), "--frames", "20", "--max-cycles", "3000", "--stitch-dir", str(tmp_path / "st"),
+    rc = main(["sim", str(c["build"]), "--frames", "20", "--max-cycles", "200", "--stitch-dir", str(tmp_path / "st"),
                "--out", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.count("\n") == 1 and "timeout" in err and "3000 cycles simulated" in err and "--max-cycles" in err
+    assert err.count("\n") == 1 and "timeout" in err and "200 cycles simulated" in err and "--max-cycles" in err
 
 
 def test_cli_sim_user_errors(tmp_path, capsys, monkeypatch):
