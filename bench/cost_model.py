@@ -14,7 +14,7 @@ sbnn/hls/sparse_mvau/estimates.py) to the measured points: non-negative coeffici
 worst-case relative error (a linear program), printed for pasting; the integer-input layers are left out
 (their model has its own terms).
 
-Usage: python bench/cost_model.py [--models tfc,sfc,lfc,cnv] [--max-points N] [--fit]
+Usage: python bench/cost_model.py [--models tfc,sfc,lfc,sample,cnv] [--max-points N] [--fit]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from sbnn.export.compile import HW_GRAPH, compile_model
 from sbnn.export.qonnx_export import export_checkpoint
 from sbnn.hls.sparse_mvau.estimates import ff_estimate, ff_features, lut_estimate, lut_features, memory_bram18
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
+from sbnn.hls.sparse_mvau.sample_layers import sample_configs
 from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
 from sbnn.training.config import TrainConfig
 from sbnn.training.trainer import train
@@ -115,10 +117,14 @@ def points_of(cfg, tag: str) -> list[dict]:
     return list(pts.values())
 
 
-def measure(cfg, pt: dict) -> dict:
+def measure(cfg, pt: dict, synth_timeout: float) -> dict | None:
+    """The point with model and Yosys figures; None when Yosys needs more than ``synth_timeout`` seconds."""
     c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
     t0 = time.perf_counter()
-    st = node_stats(c, "xc7", ROOT / "yosys_cache")
+    try:
+        st = node_stats(c, "xc7", ROOT / "yosys_cache", timeout=synth_timeout)
+    except subprocess.TimeoutExpired:
+        return None
     pt.update(MW=c.MW, MH=c.MH, nnz=int(c.mask.sum()), in_bits=c.in_bits, cycles=None,
               model_LUT=round(lut_estimate(c)), yosys_LUT=st["LUT"], model_FF=ff_estimate(c), yosys_FF=st["FF"],
               model_BRAM18=memory_bram18(c), yosys_BRAM18=st["BRAM18"], synth_s=round(time.perf_counter() - t0, 1))
@@ -156,19 +162,33 @@ def fit_coefficients(pairs: list[tuple]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="tfc,sfc,lfc,cnv")
+    ap.add_argument("--models", default="tfc,sfc,lfc,sample",
+                    help="trained tfc, sfc, lfc, an untrained cnv, and the test's sample layers")
     ap.add_argument("--max-points", type=int, default=200)
     ap.add_argument("--fit", action="store_true", help="also fit and print the binary-input coefficients")
+    ap.add_argument("--synth-timeout", type=float, default=600,
+                    help="skip a point whose Yosys run takes longer (seconds, default 600; listed as skipped)")
     args = ap.parse_args(argv)
-    rows, pairs = [], []
+    rows, pairs, skipped = [], [], []
     for name in args.models.split(","):
-        onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
-        for cfg in node_configs(onnx, name):
-            for pt in points_of(cfg, name):
+        if name == "sample":   # the default-tier test's random layers, at their own folds
+            cfgs = sample_configs()
+            plan = [(c, [{"model": name, "layer": c.name, "mode": c.weight_mode, "PE": c.PE, "SIMD": c.SIMD,
+                          "target": None, "pick": "test sample"}]) for c in cfgs]
+        else:
+            onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
+            plan = [(cfg, points_of(cfg, name)) for cfg in node_configs(onnx, name)]
+        for cfg, pts in plan:
+            for pt in pts:
                 if len(rows) >= args.max_points:
                     break
-                rows.append(measure(cfg, pt))
-                r = rows[-1]
+                r = measure(cfg, pt, args.synth_timeout)
+                if r is None:
+                    skipped.append(pt)
+                    log(f"{name} {pt['layer']} {pt['mode']} PE={pt['PE']} SIMD={pt['SIMD']}: skipped, Yosys over "
+                        f"{args.synth_timeout:.0f} s")
+                    continue
+                rows.append(r)
                 c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
                 pairs.append((c, {"LUT": r["yosys_LUT"], "FF": r["yosys_FF"]}))
                 log(f"{name} {r['layer']} {r['mode']} PE={r['PE']} SIMD={r['SIMD']}: model {r['model_LUT']} "
@@ -180,7 +200,7 @@ def main(argv=None) -> int:
                           max((r[f"{k}_ratio"] for r in rows if r["mode"] == m), default=1.0)]
              for m in ("baked", "memory") for k in ("lut", "ff")}
     out = {"date": datetime.date.today().isoformat(), "machine": platform.node(), "part": PART, "points": rows,
-           "ratio_range": worst}
+           "ratio_range": worst, "skipped_over_synth_timeout": skipped}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cost_model.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = ["# Cost model against Yosys (sparse MVAU, xc7)", "",
@@ -193,6 +213,9 @@ def main(argv=None) -> int:
     lines += [f"| {r['model']} | {r['layer']} | {r['mode']} | {r['MW']}x{r['MH']} | {r['PE']} | {r['SIMD']} | "
               f"{r['nnz']} | {r['model_LUT']} | {r['yosys_LUT']} | {r['lut_ratio']} | {r['model_FF']} | "
               f"{r['yosys_FF']} | {r['ff_ratio']} | {r['model_BRAM18']}/{r['yosys_BRAM18']} |" for r in rows]
+    if skipped:
+        lines += ["", f"Not synthesised (Yosys over {args.synth_timeout:.0f} s): "
+                  + ", ".join(f"{p['model']} {p['layer']} {p['mode']} PE={p['PE']} SIMD={p['SIMD']}" for p in skipped)]
     (RESULTS / "cost_model.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -4,7 +4,9 @@ Each bench prints its own table and writes bench/results/<name>.json. Rough wall
 machine: train_speed ~1-2 min, export_compile ~2 min, bitexact_chain ~10 min, rtl_tfc_unrolled ~5 min,
 rtl_sparse_vs_dense 30-60 min the first time (Yosys on fully unrolled 256x256 layers; cached by RTL hash
 under build/yosys afterwards), cnv_vs_finn about an hour the first time (Yosys on the full-width CNV's deep
-weight ROMs; cached per layer under build/bench_cnv/yosys_cache afterwards).
+weight ROMs; cached per layer under build/bench_cnv/yosys_cache afterwards), cost_model ~1 hour the first
+time (Yosys on every layer of TFC/SFC/LFC at the folder's picks; cached under build/bench_cost), vs_finn
+~25 min (trains TFC/LFC, four designs each), rtlsim_speed ~15 min, block_sparsity ~20 min.
 
 Usage: python bench/run_all.py [--only name,name] [--skip name,name]
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = ("train_speed", "export_compile", "bitexact_chain", "rtl_tfc_unrolled", "rtl_sparse_vs_dense",
-           "cnv_vs_finn")
+           "cnv_vs_finn", "cost_model", "vs_finn", "rtlsim_speed", "block_sparsity")
 
 
 def main(argv=None) -> int:

@@ -146,8 +146,9 @@ def run_net(net: str, frames: int, block: str | None) -> list[dict]:
     sparse, sm = trained(net, "sparse", block)
     dense, dm = trained(net, "dense", None)
     rows = []
-    fit = point(net, f"{net} sparse EC 0.1, fastest fitting xc7z020", sparse, f"{net}_sparse_max", frames)
-    eq = point(net, f"{net} sparse EC 0.1 at {pub['fps']:,} FPS", sparse, f"{net}_sparse_eq", frames,
+    kind = f"sparse EC 0.1{f' ({block} blocks)' if block else ''}"
+    fit = point(net, f"{net} {kind}, fastest fitting xc7z020", sparse, f"{net}_sparse_max", frames)
+    eq = point(net, f"{net} {kind} at {pub['fps']:,} FPS", sparse, f"{net}_sparse_eq", frames,
                target_fps=pub["fps"])
     for r in (fit, eq):
         r["accuracy_pytorch"] = sm["test_accuracy"]

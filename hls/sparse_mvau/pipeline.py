@@ -39,6 +39,7 @@ REDUCE_RADIX = 4     # partial sums added per intermediate stage: 3-4 LUT levels
 FINAL_VALUES = 2     # partial sums left for the last stage, with the fold's running sum and the compare
 INT_GROUP = 4        # integer-input mode: elements per first-level sum (two levels of carry-chain adders)
 INT_FINAL_VALUES = 1  # integer-input mode: its last stage also adds R*X before the full-width compare
+MAX_MUXED_STEPS = 4  # baked lanes with several popcount groups: most schedule steps one stage can select
 
 
 def group_sizes(n: int, group: int | None = None) -> list[int]:
@@ -85,3 +86,15 @@ def plan(cfg) -> Plan:
     if p_groups:
         depth = max(depth, p_ready + 1)
     return Plan(depth, first, groups, p_groups, p_ready)
+
+
+def baked_step_mux_deep(cfg) -> bool:
+    """True when a baked fold's stage 0 is likely over the 100 MHz depth budget: its lanes popcount more
+    than POP_GROUP wired bits in some step (several groups) *and* select among more than MAX_MUXED_STEPS
+    steps, so a 16-bit popcount and a wide step multiplexer share one cycle. Measured (Yosys, TFC's first
+    layer): 64 steps x 2 groups 11.7 weighted levels, 56 x 2 10.7, against 97 x 1 9.7, 2 x 5 8.4 and a
+    hidden layer's 64 x 1 9.0 (budget 9.72). The folder skips such folds when memory mode is allowed (its
+    stage 0 registers the masked block before the popcount)."""
+    if cfg.weight_mode != "baked" or cfg.integer_input:
+        return False
+    return len(cfg.schedule()) > MAX_MUXED_STEPS and plan(cfg).lane_groups > 1
