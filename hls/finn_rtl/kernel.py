@@ -91,10 +91,9 @@ class ThresholdingKernel(FinnRtlKernel):
         SIMD. Why: FINN's width converter (finn-rtllib vpc.sv) between PE and SIMD elements per beat that are
         not in a whole ratio ran below full rate in our rtlsim: TFC with PE 8 into SIMD 49 took 112
         cycles/frame where the layers' models said 98 (PE 8 into SIMD 56: 98). A larger PE is never slower."""
-        simd, pe = node_attr(consumer, "SIMD"), int(inst.get_nodeattr("PE"))
-        if not simd or pe % int(simd) == 0 or int(simd) % pe == 0:
+        simd, pe = int(node_attr(consumer, "SIMD") or 0), int(inst.get_nodeattr("PE"))
+        if not simd or pe % simd == 0 or simd % pe == 0:
             return
-        simd = int(simd)
         for d in divisors(int(inst.get_nodeattr("NumChannels"))):
             if d > pe and (d % simd == 0 or simd % d == 0):
                 inst.set_nodeattr("PE", d)

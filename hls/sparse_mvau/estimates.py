@@ -73,7 +73,7 @@ from __future__ import annotations
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.pipeline import FINAL_VALUES, POP_GROUP, REDUCE_RADIX, group_sizes, plan
+from sbnn.hls.sparse_mvau.pipeline import FINAL_VALUES, POP_GROUP, REDUCE_RADIX, group_maxima, plan
 from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
 from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
@@ -150,7 +150,7 @@ def lane_bits(cfg: SparseMVAUConfig) -> float:
     aw = cfg.acc_width
     if cfg.no_activation:
         return cfg.PE * aw
-    if cfg.NF == 1 and not cfg.no_activation:
+    if cfg.NF == 1:
         ew = clamp_width(int(cfg.c.max()))
         bounds = {(int(r), int(t)) for r, t in zip(cfg.alpha_num, cfg.clipped_thresholds) if r != 0}
         return cfg.PE * ew + len(bounds) * (aw - cfg.alpha_shift + 2)
@@ -248,14 +248,11 @@ def reduce_bits(cfg: SparseMVAUConfig) -> float:
 
 
 def baked_group_bits(cfg: SparseMVAUConfig) -> int:
-    """Register bits of a baked layer's first-level group sums, as rtlgen.py sizes them: per lane and group,
-    the bit length of the group's largest popcount over the schedule's steps."""
-    total = 0
-    for p in range(cfg.PE):
-        splits = [group_sizes(int(cfg.block(nf, sf)[:, p].sum())) for nf, sf in cfg.schedule()]
-        for g in range(max(1, max(len(s) for s in splits))):
-            total += max(1, max([s[g] for s in splits if g < len(s)] or [0]).bit_length())
-    return total
+    """Register bits of a baked layer's first-level group sums, sized as rtlgen.py sizes them: per lane and
+    group, the bit length of the group's largest popcount over the schedule's steps."""
+    sched = cfg.schedule()
+    return sum(max(1, mx.bit_length()) for p in range(cfg.PE)
+               for mx in group_maxima([int(cfg.block(nf, sf)[:, p].sum()) for nf, sf in sched]))
 
 
 def ff_features(cfg: SparseMVAUConfig) -> dict[str, float]:

@@ -49,6 +49,13 @@ def group_sizes(n: int, group: int | None = None) -> list[int]:
     return [len(c) for c in np.array_split(np.arange(n), k)] if n else []
 
 
+def group_maxima(arm_sizes: list[int], group: int | None = None) -> list[int]:
+    """Per first-level group index, the largest group over the steps (arms) of one lane whose steps count
+    ``arm_sizes`` terms each: the size a group's sum is built for (at least one group, of size 0)."""
+    splits = [group_sizes(n, group) for n in arm_sizes]
+    return [max([s[g] for s in splits if g < len(s)] or [0]) for g in range(max([1, *map(len, splits)]))]
+
+
 def reductions(count: int, target: int) -> int:
     """Stages of REDUCE_RADIX-input adders that bring ``count`` partial sums down to ``target`` or fewer."""
     k = 0

@@ -67,7 +67,7 @@ import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau import pipeline
-from sbnn.hls.sparse_mvau.pipeline import group_sizes, plan
+from sbnn.hls.sparse_mvau.pipeline import group_maxima, group_sizes, plan
 from sbnn.hls.sparse_mvau.rtlgen_multibit import MultibitGen
 from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, clog2, csd,
                                                output_fifo, pipe_sums, pipelined_control, popsum, slit, weight_rom,
@@ -232,10 +232,8 @@ class _Gen:
         for p in range(c.PE):
             arms = [self.arm_terms(p, nf, sf) for nf, sf in self.sched]
             split = [[list(ch) for ch in np.array_split(a, len(group_sizes(len(a))))] if a else [] for a in arms]
-            ng = max(1, max(len(s) for s in split))
             vals = []
-            for g in range(ng):
-                mx = max([len(s[g]) for s in split if g < len(s)] or [0])
+            for g, mx in enumerate(group_maxima([len(a) for a in arms])):
                 w = max(1, mx.bit_length())
                 L += case_select(f"[{w - 1}:0]", f"gs{p}_{g}", "t",
                                  [popsum(s[g], w) if g < len(s) else f"{w}'d0" for s in split])
