@@ -1,6 +1,7 @@
-"""notebooks/walkthrough.ipynb runs end to end with its small settings (SBNN_NOTEBOOK_SMALL=1): train ->
-accuracy vs sparsity -> export + compile -> Yosys resources vs sparsity -> pynq-z2 build with rtlsim -> the
-deploy package's driver over the rtlsim. A few minutes on a loaded 2-core machine, hence slow."""
+"""notebooks/walkthrough: the jupytext source walkthrough.py runs end to end with its small settings
+(SBNN_NOTEBOOK_SMALL=1): train -> accuracy vs sparsity -> export + compile -> Yosys resources vs sparsity ->
+pynq-z2 build with rtlsim -> the deploy package's driver over the rtlsim. A few minutes on a loaded 2-core
+machine, hence slow."""
 
 from __future__ import annotations
 
@@ -8,20 +9,16 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("finn")
-pytest.importorskip("nbclient")
-
-from support_notebooks import assert_stored_without_outputs, execute_small, inline_images  # noqa: E402
+from support_notebooks import execute_small, inline_images
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "walkthrough.ipynb"
 
 
-def test_stored_notebook_has_no_outputs():
-    assert_stored_without_outputs(NOTEBOOK, "notebooks/make_walkthrough.py")
-
-
 @pytest.mark.slow
 def test_walkthrough_notebook_runs_small(tmp_path):
+    pytest.importorskip("finn")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("jupytext")
     from support_rtl import require_verilator
 
     require_verilator()
