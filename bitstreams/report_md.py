@@ -60,7 +60,7 @@ def plot_layers(report: dict, path: Path) -> Path:
     ax[1].legend(fontsize=8)
     ax[2].bar(x, sp, color="tab:green")
     ax[2].set_ylim(0, 1)
-    ax[2].set_title(f"weight sparsity (share at α; overall {report['weight_sparsity']:.3f})")
+    ax[2].set_title(f"weight sparsity (share at α; overall {_fmt(report['weight_sparsity'], '.3f')})")
     for a in ax:
         a.set_xticks(list(x))
         a.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
@@ -89,6 +89,41 @@ def timing_lines(timing: dict | None) -> list[str]:
     return out
 
 
+def _frames_words(r: dict) -> str:
+    """What the verified frames were: real test frames, the user's images, or random inputs."""
+    data = r.get("verification_data") or {"source": "test"}
+    n = f"{r['frames_verified']:,}"
+    if data["source"] == "random":
+        return f"{n} random frames"
+    if data["source"] == "files":
+        return f"{n} of the user's images ({data.get('images')})"
+    return f"{n} real test frames" + (f" of {data['dataset']}" if data.get("dataset") else "")
+
+
+def _input_lines(r: dict) -> list[str]:
+    hw = r.get("hardware_input")
+    if not hw:
+        return []
+    return ["", f"Hardware input: {hw['dtype']} × {hw['shape']}; pre-processing: {hw['preprocessing']}."]
+
+
+def _missing_lines(r: dict) -> list[str]:
+    missing = r.get("not_available") or {}
+    return ["", "Not available:", *[f"- {k}: {why}" for k, why in missing.items()]] if missing else []
+
+
+def _baseline_lines(r: dict) -> list[str]:
+    """The dense +-1 twin's accuracy next to the sparse model's: what sparsity costs, and where it comes from."""
+    base = r.get("dense_baseline")
+    if not base:
+        return []
+    if base.get("accuracy") is None:
+        return ["", f"Dense ±1 baseline: not available ({base['why']})."]
+    lines = [f"| dense ±1 baseline, same architecture and data (PyTorch) | {_pct(base['accuracy'])} |", ""]
+    sparse = r.get("accuracy_pytorch")
+    cost = f"; sparsity costs {100 * (base['accuracy'] - sparse):.1f} points in PyTorch" if sparse is not None else ""
+    return lines + [f"Dense ±1 baseline from a {base['source']}{cost}."]
+
 def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
     r = report
     res, part = r["resources"], r["part_resources"]
@@ -96,19 +131,22 @@ def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
     lines = [
         f"# sbnn build report: {r['board']}",
         "",
-        f"Part `{r['part']}`, fabric clock {r['fclk_mhz']:g} MHz, model `{r['checkpoint']}`.",
+        f"Part `{r['part']}`, fabric clock {r['fclk_mhz']:g} MHz, model `{r.get('model') or r['checkpoint']}`.",
         "",
         "## Verification",
         "",
-        f"Verilator rtlsim of the stitched accelerator on {r['frames_verified']:,} real test frames against FINN's "
+        f"Verilator rtlsim of the stitched accelerator on {_frames_words(r)} against FINN's "
         f"execution of the compiled graph: {verdict}.",
+        *_input_lines(r),
         "",
         "| accuracy | value |",
         "|---|---|",
         f"| PyTorch (training) | {_pct(r.get('accuracy_pytorch'))} |",
         f"| PyTorch, frozen levels | {_pct(r.get('accuracy_pytorch_frozen'))} |",
-        f"| QONNX execution (first {r['frames_verified']:,} test frames) | {_pct(r.get('accuracy_qonnx'))} |",
+        f"| QONNX execution (the {r['frames_verified']:,} verified frames) | {_pct(r.get('accuracy_qonnx'))} |",
         f"| rtlsim (same frames) | {_pct(r.get('accuracy_rtlsim'))} |",
+        *_baseline_lines(r),
+        *_missing_lines(r),
         "",
         "## Performance",
         "",
@@ -116,7 +154,8 @@ def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
         f"{r['cycles_per_frame_estimate']}), latency {r['latency_cycles']:,} cycles",
         f"- {_fmt(r.get('fps_estimate'), ',.0f')} frames/s at {r['fclk_mhz']:g} MHz "
         f"({r['latency_cycles'] / r['fclk_mhz']:,.1f} µs latency)",
-        f"- weight sparsity {r['weight_sparsity']:.3f} (share of weights at α)",
+        f"- weight sparsity {_fmt(r.get('weight_sparsity'), '.3f')} (share of weights at α"
+        + (f"; from the {r['weight_sparsity_source']})" if r.get("weight_sparsity_source") else ")"),
         *([f"- throughput bound ({r['throughput_bound']['reason']}): {r['throughput_bound']['why']}"]
           if r.get("throughput_bound") else []),
         "",

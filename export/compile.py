@@ -77,15 +77,13 @@ from .fastest_fit import FoldFastestFitting, throughput_bound
 from .folding import SetSparseFolding, apply_folding, fps_to_cycles
 from .passes import (AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, DeepenFifosInWindowedPipelines,
                      MoveTransposeBeforeMultiThreshold)
+from .qonnx_input import META_DATASET, META_INPUT_MAX   # QONNX metadata written by `sbnn export`
 from .report import format_table, layer_table
 
 REPORT = "compile_report.json"
 HW_GRAPH = "hw_graph.onnx"
 PARENT = "parent.onnx"
 KIND = "compile"                         # the workdir kind of a compile's build directory
-# QONNX metadata written by `sbnn export` and carried into the compile report
-META_DATASET = "sbnn.dataset"
-META_INPUT_MAX = "sbnn.input_max_value"
 # Op types allowed in a streamlined graph (before our conversion): everything else is unsupported.
 STREAMLINED_OK = {"MatMul", "MultiThreshold", "Mul", "Add", "TopK", "Flatten", "Reshape", "Transpose", "Identity",
                   "Im2Col", "MaxPoolNHWC"}

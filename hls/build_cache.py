@@ -13,12 +13,15 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+BUILD_LOG = "build.log"   # the build command's whole output, kept in the build folder (failed or not)
+
 
 def cached_build(base: str | Path, key: str, product: str, populate: Callable[[Path], None], cmd: list[str],
                  error: Callable[[Path, subprocess.CompletedProcess], Exception],
                  env: dict | None = None) -> tuple[Path, bool]:
     """``base/key/product``, built when missing: ``populate(work)`` writes the sources, ``cmd`` runs in
-    ``work``; a non-zero exit raises ``error(work, result)``. Returns (path, built now)."""
+    ``work`` with its output in ``work/BUILD_LOG``, not on the console; a non-zero exit raises
+    ``error(work, result)``. Returns (path, built now)."""
     base = Path(base).resolve()   # callers run the product from other working directories
     final = base / key
     if (final / product).is_file():
@@ -27,6 +30,7 @@ def cached_build(base: str | Path, key: str, product: str, populate: Callable[[P
     work = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=base))
     populate(work)
     res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    (work / BUILD_LOG).write_text(res.stdout + res.stderr)
     if res.returncode != 0:
         raise error(work, res)
     try:

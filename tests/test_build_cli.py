@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def _check_report(build, frames):
     assert report["accuracy_pytorch"] > 0.75, "TFC on the bundled MNIST subset"
     assert report["accuracy_rtlsim"] == report["accuracy_qonnx"], "same frames, bit-exact hardware"
     assert report["weight_sparsity"] == pytest.approx(0.9, abs=0.01)
+    base = report["dense_baseline"]
+    assert base["source"].startswith("recorded run") and base["accuracy"] > report["accuracy_pytorch"] - 0.02
     assert report["cycles_per_frame"] == pytest.approx(report["cycles_per_frame_estimate"], rel=0.05)
     assert report["latency_cycles"] >= report["cycles_per_frame"]
     assert set(report["resources"]) >= {"LUT", "FF", "BRAM36", "DSP"} and report["resources"]["LUT"] > 0
@@ -52,6 +55,7 @@ def _check_report(build, frames):
     assert (build / "vivado" / "build_vivado.tcl").is_file()
     assert (build / "deploy" / "driver.py").is_file()
     md = (build / "report.md").read_text()
+    assert "| dense ±1 baseline, same architecture and data (PyTorch) |" in md and "sparsity costs" in md
     assert "**bit-exact**" in md and f"{frames:,} real test frames" in md and "| SparseXnorMVAU_0 |" in md
     assert (build / "report_layers.png").stat().st_size > 10_000
     return report
@@ -62,15 +66,40 @@ def test_embedded_default_full_flow(tmp_path, capsys, frames, monkeypatch):
     monkeypatch.setenv("PATH", NO_VIVADO_PATH)   # no vivado: the build stops at a ready project, not an error
     monkeypatch.delenv("XILINX_VIVADO", raising=False)
     build = tmp_path / "b"
-    rc = main(["build", "--build-dir", str(build), "--frames", str(frames), "--quiet"])
+    rc = main(["build", "--build-dir", str(build), "--frames", str(frames)])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "vivado not found" in err
+    _check_log(err, reused=False)
     _check_report(build, frames)
     # a second run resumes: finished stages (training, rtlsim) are not repeated
     before = (build / "train" / "checkpoint.pt").stat().st_mtime_ns
     sim_before = (build / "rtlsim" / "rtlsim.json").stat().st_mtime_ns
-    assert main(["build", "--build-dir", str(build), "--frames", str(frames), "--quiet"]) == 0
+    assert main(["build", "--build-dir", str(build), "--frames", str(frames)]) == 0
+    _check_log(capsys.readouterr().err, reused=True)
     assert (build / "train" / "checkpoint.pt").stat().st_mtime_ns == before
     assert (build / "rtlsim" / "rtlsim.json").stat().st_mtime_ns == sim_before
     _check_report(build, frames)
+
+
+def _check_log(err, reused):
+    """The build's progress in a log (stderr is not a terminal here): a line as each stage starts and one with
+    its time as it ends (none for a reused stage), one line per epoch, a summary; no bar, no tool output."""
+    lines = err.splitlines()
+    assert "\r" not in err and len(err) < 5000, err
+    stages = [ln.split(": ")[1] for ln in lines if ln.startswith("sbnn build: [")]
+    names = ("train", "export", "compile", "stitch", "estimate", "rtlsim", "deploy")
+    if reused:
+        assert stages == [f"[{i}/7] {s}" for i, s in enumerate(names[:-1], 1)] + ["[7/7] deploy"] * 2, stages
+        assert sum("done, reused" in ln for ln in lines) == 6
+    else:
+        assert stages == [f"[{i}/7] {s}" for i, s in enumerate(names, 1) for _ in (0, 1)], stages
+    ends = [ln for ln in lines if ": finished in " in ln]
+    assert len(ends) == (1 if reused else 7) and all(re.search(r"in (\d+\.\d s|\d+ min \d+ s)$", ln) for ln in ends)
+    epochs = [ln for ln in lines if ln.startswith("epoch ")]
+    assert len(epochs) == (0 if reused else 10), epochs
+    done = [ln for ln in lines if ln.startswith("sbnn build: done in ")]
+    assert len(done) == 1 and "bit-exact on" in done[0] and "cycles/frame" in done[0] and " LUT, " in done[0]
+    # anything else is one of a few "sbnn build:" lines (logic depth, report written, vivado, where things are)
+    assert [ln for ln in lines if not ln.startswith(("sbnn build: ", "epoch "))] == []
+    assert len(lines) <= len(stages) + len(epochs) + 6, lines

@@ -12,6 +12,7 @@ import csv
 import json
 import multiprocessing as mp
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
@@ -115,12 +116,13 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     points = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
     named = [(scheme, ec, run_config(base, scheme, ec), scheme if ec is None else f"{scheme}_ec{ec:g}")
              for scheme, ec in points]
-    bar = tqdm(total=len(named), desc="sweep", unit="run", disable=not progress)
+    # disable=None: the bar only on a terminal; either way one line per finished run (_finished)
+    bar = tqdm(total=len(named), desc="sweep", unit="run", disable=None if progress else True)
     results: dict[str, dict] = {}
     if jobs == 1:
         for _, _, cfg, name in named:
             results[name] = _run_or_reuse(cfg, out / name, data_dir, progress, device)
-            bar.update()
+            _finished(bar, f"{len(results)}/{len(named)} {name}", results[name], progress)
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
@@ -128,8 +130,9 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
                     for _, _, cfg, name in named}
             try:
                 for fut in as_completed(futs):
-                    results[futs[fut]] = fut.result()
-                    bar.update()
+                    name = futs[fut]
+                    results[name] = fut.result()
+                    _finished(bar, f"{len(results)}/{len(named)} {name}", results[name], progress)
             except BaseException:
                 for f in futs:
                     f.cancel()
@@ -148,6 +151,15 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     (out / "sweep.md").write_text(markdown_table(rows, base, ecs))
     plot(rows, out / "sweep.png", base)
     return rows
+
+
+def _finished(bar: tqdm, which: str, metrics: dict, progress: bool) -> None:
+    """Count a finished run on the bar and give it one line, on a terminal and in a log; ``which``: "k/n name"
+    (counted by the caller: a disabled bar counts nothing)."""
+    bar.update()
+    if progress:
+        tqdm.write(f"sweep {which}: test acc {metrics['test_accuracy']:.4f}, "
+                   f"{metrics['seconds_per_epoch']:.1f} s/epoch", file=sys.stderr)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

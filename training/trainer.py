@@ -78,6 +78,13 @@ def evaluate(model, x, y, batch_size: int = 1000) -> float:
     return correct / x.shape[0]
 
 
+def epoch_line(h: dict, epochs: int) -> str:
+    """The one progress line of a finished epoch (``h``: its history entry), on a terminal and in a log."""
+    return (f"epoch {h['epoch']}/{epochs}: loss {h['train_loss']:.4f}  train acc {h['train_accuracy']:.4f}  "
+            f"test acc {h['test_accuracy']:.4f}  sparsity {h['sparsity']:.3f}  pruned {h['pruned']:.3f}  "
+            f"({h['epoch_time_s']:.1f} s)")
+
+
 def _to_cpu(state):
     """A state dict (nested dicts/lists of tensors) with every tensor on the CPU: checkpoints load anywhere."""
     if isinstance(state, torch.Tensor):
@@ -172,9 +179,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
         model.train()
         seen = correct = 0
         loss_sum = 0.0
+        # disable=None: tqdm draws the bar only on a terminal; a log gets the one line per epoch below
         bar = tqdm(batches(x_train, y_train, cfg.batch_size, cfg.seed * 100003 + epoch), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False, unit="batch",
-                   mininterval=0.2 if sys.stderr.isatty() else 10.0)
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if progress else True, leave=False,
+                   unit="batch")
         for step, (xb, yb) in enumerate(bar):
             if ramp:
                 done = (epoch * steps_per_epoch + step) / total_steps
@@ -198,7 +206,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
             seen += yb.numel()
             correct += int((logits.argmax(1) == yb).sum())
             loss_sum += float(loss.detach()) * yb.numel()
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
         bar.close()
         if ramp:  # evaluate (and checkpoint) at the EC the schedule has reached by the end of this epoch,
             # so the last epoch's model is exactly the one export rebuilds at --ec, even with --ec-ramp-end 1
@@ -211,8 +219,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
                         "test_accuracy": test_acc, "sparsity": rep["sparsity"], "pruned": rep["pruned"],
                         "epoch_time_s": time.perf_counter() - t0})
         if progress:
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
-                       f"test acc {test_acc:.4f}  sparsity {rep['sparsity']:.3f}  pruned {rep['pruned']:.3f}")
+            # stderr, like the bar: in a `> log 2>&1` it stays in order with the build's stage lines
+            tqdm.write(epoch_line(history[-1], cfg.epochs), file=sys.stderr)
         save_checkpoint(ckpt_path, {
             "config": cfg.to_dict(), "epoch": epoch + 1, "model": _to_cpu(model.state_dict()),
             "optimizer": _to_cpu(opt.state_dict()), "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbnn.hls.build_cache import cached_build
+from sbnn.hls.build_cache import BUILD_LOG, cached_build
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig, signed_width
 from sbnn.hls.streams import bits_to_elements
 from sbnn.hls.verilator import default_build_dir, output_tail
@@ -318,7 +318,8 @@ def build(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None) -> 
     key = hashlib.sha256("\0".join(sources + cmd).encode()).hexdigest()[:20]
 
     def error(work: Path, res: subprocess.CompletedProcess) -> HlsCsimError:
-        return HlsCsimError(f"g++ failed in {work} (exit {res.returncode}): {' '.join(cmd)}\n{output_tail(res, 4000)}")
+        return HlsCsimError(f"g++ failed in {work} (exit {res.returncode}; whole output in {work / BUILD_LOG}): "
+                            f"{' '.join(cmd)}\n{output_tail(res, 4000)}")
 
     exe, _ = cached_build(build_dir or default_build_dir("hls_csim"), key, "tb",
                           lambda work: write_sources(cfgs, work, names), cmd, error)

@@ -36,6 +36,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from sbnn import workdir
@@ -47,20 +48,23 @@ from sbnn.bitstreams.vivado import (PROJECT_JSON, TCL_NAME, VivadoResult, genera
 from sbnn.errors import UserError
 from sbnn.export.compile import HW_GRAPH, compile_model
 from sbnn.export.compile import KIND as COMPILE_KIND
-from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.export.qonnx_export import INPUT_MAX_VALUE, export_checkpoint
+from sbnn.export.qonnx_input import DEFAULT_INPUT_MAX_VALUE, check_qonnx, copy_qonnx, input_max_value
 from sbnn.export.verify import qonnx_logits
-from sbnn.flow.config import BuildConfig
-from sbnn.flow.sim import STITCH_KIND, dataset_stimulus, reference, simulate, stitch_into
+from sbnn.flow.config import STAGES, BuildConfig
+from sbnn.flow.config_file import RESOLVED_CONFIG, resolved_config_text
+from sbnn.flow.sim import (STITCH_KIND, Stimulus, data_source, frames_stimulus, reference, simulate, stitch_into,
+                           verification_frames)
+from sbnn.flow.user_data import load_frames
 from sbnn.hls.resources import check_fit, design_resources, design_timing
 from sbnn.hls.stitch import StitchedDesign, load_design
+from sbnn.training.baseline import baseline_summary
 from sbnn.training.checkpoint import load_checkpoint
 from sbnn.training.config import TrainConfig
-from sbnn.training.datasets import load_dataset
 from sbnn.training.trainer import train
 
 DEPLOY_FRAMES = 100       # test images shipped in the deploy package for the on-board check
 EARLY_FIT_MARGIN = 1.3    # fail after compile when the model says LUT > margin x the part's (model: +-25 %)
-STAGES = ("train", "export", "compile", "stitch", "estimate", "rtlsim", "deploy")
 # the folders each stage writes (its own, nobody else's); the workdir kind of each is the folder's name
 STAGE_DIRS = {"train": ("train",), "export": ("export",), "compile": ("compile",), "stitch": ("stitch",),
               "estimate": ("estimate",), "rtlsim": ("rtlsim",), "deploy": ("vivado", "deploy")}
@@ -71,7 +75,7 @@ OPTIONS = "options.json"
 OPTIONS_FORMAT = "sbnn-build-options/1"
 DONE = ".done"
 BUILD_KIND = "build"
-ROOT_ARTIFACTS = (OPTIONS, OPTIONS + ".tmp", "report.json", "report.json.tmp", "report.md", "report.md.tmp", PLOT,
+ROOT_ARTIFACTS = (OPTIONS, OPTIONS + ".tmp", RESOLVED_CONFIG, RESOLVED_CONFIG + ".tmp", "report.json", "report.json.tmp", "report.md", "report.md.tmp", PLOT,
                   Path(PLOT).stem + ".tmp.png", *CACHES, *(d for ds in STAGE_DIRS.values() for d in ds))
 KEPT_BITSTREAM = ".kept_bitstream"   # a hand-built .bit/.hwh waits here while the deploy package is rewritten
 SOURCES = ".sources_sha"             # deploy/: the Vivado sources (RTL + Tcl) the package's bitstream belongs to
@@ -95,13 +99,17 @@ def recorded_options(cfg: BuildConfig) -> dict:
         "board": cfg.board, "folding": c.folding_config_file,
         "folding_sha": _file_sha(Path(c.folding_config_file)) if c.folding_config_file else None,
         "target_fps": c.target_fps, "weight_mode": c.weight_mode, "frames": cfg.frames, "data_dir": cfg.data_dir,
+        "input_max_value": c.input_max_value, "dataset": cfg.dataset,
+        "images": cfg.images, "images_sha": _file_sha(Path(cfg.images)) if cfg.images else None,
+        "labels": cfg.labels, "labels_sha": _file_sha(Path(cfg.labels)) if cfg.labels else None,
     }
 
 
 # the first stage each option affects
 _OPTION_STAGE = {"model": "export", "model_sha": "export", "board": "compile", "folding": "compile",
                  "folding_sha": "compile", "target_fps": "compile", "weight_mode": "compile", "frames": "rtlsim",
-                 "data_dir": "export"}
+                 "data_dir": "export", "input_max_value": "compile", "dataset": "rtlsim", "images": "rtlsim",
+                 "images_sha": "rtlsim", "labels": "rtlsim", "labels_sha": "rtlsim"}
 
 
 def _stage_dir(build: Path, name: str) -> Path:
@@ -137,10 +145,34 @@ def _to_redo(build: Path, new: dict) -> tuple[list[str], list[str], str]:
     return [s for s in STAGES[first:] if _done(build, s)], changed, f"options changed ({', '.join(changed)})"
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def _write_options(build: Path, new: dict) -> None:
-    tmp = build / (OPTIONS + ".tmp")
-    tmp.write_text(json.dumps(new, indent=2) + "\n")
-    os.replace(tmp, build / OPTIONS)
+    _write_atomic(build / OPTIONS, json.dumps(new, indent=2) + "\n")
+
+
+class StoppedAfter(Exception):
+    """The build reached its ``stop_step``; carries what the caller gets instead of a report."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary["stopped_after"])
+        self.summary = summary
+
+
+def _forced_redo(build: Path, cfg: BuildConfig, stages: list[str]) -> list[str]:
+    """The done stages that ``start_step`` redoes; every stage before it must be done (it is reused)."""
+    if cfg.start_step is None:
+        return []
+    first = stages.index(cfg.start_step)
+    missing = [s for s in stages[:first] if not _done(build, s)]
+    if missing:
+        raise UserError(f"start_step {cfg.start_step} needs stage {missing[0]} done in {build}; run the build "
+                        f"without start_step (or with start_step {missing[0]}) first")
+    return [s for s in stages[first:] if _done(build, s)]
 
 
 def _check_before_cleaning(build: Path, stages: list[str], redo: list[str], inputs: list) -> None:
@@ -192,21 +224,28 @@ def stage_train(build: Path, progress: bool, device: str = "auto") -> Path:
 
 
 def stage_export(build: Path, checkpoint: Path, data_dir: str | None = None) -> tuple[Path, dict]:
+    """A checkpoint is frozen and exported; a QONNX model (``.onnx``) is checked and copied (nothing in it runs)."""
     out = _stage_dir(build, "export")
     model = out / "model.qonnx.onnx"
     if not _done(build, "export"):
         _fresh(build, "export", inputs=[checkpoint])
         with _writing(build, "export", declared=(model.name, "model.qonnx.json", model.name + ".tmp.onnx")):
-            rep = export_checkpoint(checkpoint, model, data_dir=data_dir)
+            if Path(checkpoint).suffix.lower() == ".onnx":
+                rep = copy_qonnx(checkpoint, model)
+            else:
+                rep = export_checkpoint(checkpoint, model, data_dir=data_dir)
             _mark_done(build, "export", rep)
     return model, json.loads((out / DONE).read_text())
 
 
 def stage_compile(build: Path, model: Path, cfg: BuildConfig) -> dict:
+    """FINN's way with a float input: the pixel scaling is merged, so the hardware takes integer pixels
+    (the option, the model's record, or 8-bit pixels; :func:`sbnn.export.qonnx_input.input_max_value`)."""
     out = _stage_dir(build, "compile")
     if not _done(build, "compile"):
         _fresh(build, "compile", inputs=[model, cfg.compile.folding_config_file])
-        compile_model(model, out, cfg.compile)
+        max_value, _ = input_max_value(check_qonnx(model), cfg.compile.input_max_value)
+        compile_model(model, out, replace(cfg.compile, input_max_value=max_value))
         _mark_done(build, "compile", {"report": "compile_report.json"})
     return json.loads((out / "compile_report.json").read_text())
 
@@ -252,14 +291,17 @@ def stage_estimate(build: Path, board: Board, design: StitchedDesign) -> dict:
     return res
 
 
-def stage_rtlsim(build: Path, design: StitchedDesign, frames: int, data_dir: str | None = None) -> dict:
-    """rtlsim of the stitch stage's design (as it is) against FINN's execution of the compiled graph."""
+def stage_rtlsim(build: Path, design: StitchedDesign, frames: int, data_dir: str | None = None, *,
+                 dataset: str | None = None, images: str | None = None, labels: str | None = None) -> dict:
+    """rtlsim of the stitch stage's design (as it is) against FINN's execution of the compiled graph, on the
+    user's images, a data set's test images (named, or the model's), or random inputs."""
     out = _stage_dir(build, "rtlsim")
     if not _done(build, "rtlsim"):
-        _fresh(build, "rtlsim")
+        _fresh(build, "rtlsim", inputs=[images, labels])
         compile_dir = _stage_dir(build, "compile")
         with _writing(build, "rtlsim", declared=("rtlsim.json", "rtlsim.json.tmp")):
-            stim = reference(compile_dir / HW_GRAPH, compile_dir, design, frames, data_dir=data_dir)
+            stim = reference(compile_dir / HW_GRAPH, compile_dir, design, frames, data_dir=data_dir,
+                             dataset=dataset, images=images, labels=labels)
             rep = simulate(design, stim, build_dir=build / "verilator", out_json=out / "rtlsim.json",
                            target=compile_dir, hw_graph=compile_dir / HW_GRAPH)
             if not rep["bit_exact"]:
@@ -287,8 +329,22 @@ def _restore_kept(deploy: Path) -> None:
         keep.rmdir()
 
 
+def deploy_frames(build: Path, data_dir: str | None = None, dataset: str | None = None, images: str | None = None,
+                  labels: str | None = None) -> Stimulus | None:
+    """Up to DEPLOY_FRAMES verification frames (hardware inputs and labels) for the on-board check; None for
+    random data (nothing worth checking on the board)."""
+    compile_dir = _stage_dir(build, "compile")
+    source = data_source("auto", compile_dir, dataset, images)
+    if source == "random":
+        return None
+    x, y = verification_frames(source, compile_dir, DEPLOY_FRAMES, data_dir=data_dir, dataset=dataset,
+                               images=images, labels=labels, at_most=True)
+    return frames_stimulus(compile_dir, x, y, source)
+
+
 def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: float | None,
-                 data_dir: str | None = None) -> dict:
+                 data_dir: str | None = None, *, dataset: str | None = None, images: str | None = None,
+                 labels: str | None = None) -> dict:
     """Vivado project (+ run when vivado is on PATH) and the PYNQ deploy package; redone on every run because
     a Vivado installed since the last run (or a bitstream built by hand) changes the result.
 
@@ -296,10 +352,10 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
     as the project's RTL and Tcl are the ones it was built from; otherwise it is removed.
     """
     vivado_dir, deploy = build / "vivado", build / "deploy"
-    stim = dataset_stimulus(_stage_dir(build, "compile"), DEPLOY_FRAMES, data_dir, at_most=True)
+    stim = deploy_frames(build, data_dir, dataset, images, labels)
     io = io_from_stitched(design)
     # shipped in the hardware's frame shape: (N, H, W, C) images for a conv net, (N, pixels) for an MLP
-    images = stim.x.reshape((stim.x.shape[0], *io["input"].shape)).astype("uint8")
+    shipped = None if stim is None else stim.x.reshape((stim.x.shape[0], *io["input"].shape)).astype("uint8")
     with workdir.Writing(vivado_dir, "vivado", declared=("rtl", TCL_NAME, PROJECT_JSON, "README.md", "output",
                                                          "vivado_build.log"), what="stage folder vivado of build"):
         proj = generate_vivado_project(design.rtl_dir, design.top, io, board, vivado_dir,
@@ -327,7 +383,8 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
                 res = VivadoResult(res.status, res.project_dir, res.message + f"; kept the bitstream copied by hand "
                                    f"into {deploy} (same RTL and Tcl)", keep / bit.name, keep / hwh.name)
         try:
-            pkg = make_deploy_package(proj, deploy, vivado_result=res, images=images, labels=stim.labels,
+            pkg = make_deploy_package(proj, deploy, vivado_result=res, images=shipped,
+                                      labels=None if stim is None else stim.labels,
                                       expected_accuracy=accuracy)
         finally:
             _restore_kept(deploy)
@@ -337,25 +394,114 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
             "complete": bool(pkg.complete)}
 
 
-def qonnx_accuracy(model: Path, dataset: str | None, frames: int, data_dir: str | None = None) -> float | None:
-    if dataset is None:
+def qonnx_accuracy(model: Path, compile_dir: Path, frames: int, cfg: BuildConfig) -> float | None:
+    """Top-1 accuracy of QONNX's execution of ``model`` on the verified frames; None without labels."""
+    source = data_source("auto", compile_dir, cfg.dataset, cfg.images)
+    if source == "random" or (source == "files" and cfg.labels is None):
         return None
-    _, test_set, _ = load_dataset(dataset, data_dir)
-    x, y = test_set.tensors
-    logits = qonnx_logits(model, x[:frames].numpy())
-    return float((logits.argmax(1) == y[:frames].numpy()).mean())
+    x, y = verification_frames(source, compile_dir, frames, data_dir=cfg.data_dir, dataset=cfg.dataset,
+                               images=cfg.images, labels=cfg.labels)
+    logits = qonnx_logits(model, x)
+    return float((logits.reshape(x.shape[0], -1).argmax(1) == y).mean())
+
+
+def compiled_weight_sparsity(layers: list[dict]) -> float | None:
+    """Share of weights the hardware skips (mask 0: the level alpha), over every layer whose row counts its
+    kept weights (``nnz``); the compiled graph's own figure when no training history exists."""
+    rows = [r for r in layers if r.get("nnz") is not None and r.get("MW") and r.get("MH")]
+    total = sum(r["MW"] * r["MH"] for r in rows)
+    return 1.0 - sum(r["nnz"] for r in rows) / total if total else None
+
+
+def hardware_input(design: StitchedDesign, compile_rep: dict, model: Path, option: int | None) -> dict:
+    """The accelerator's input type and the pre-processing merged into the graph (FINN's ToTensor)."""
+    max_value = compile_rep.get("input_max_value")
+    if max_value:
+        _, how = input_max_value(check_qonnx(model), option)
+        merged = (f"pixels 0..{max_value} read as pixel / {max_value}: the float input's scaling is merged into "
+                  f"the graph, so the hardware takes integer pixels ({how})")
+    else:
+        merged = "none: the hardware takes the model's input values as they are"
+    return {"dtype": design.in_dtype, "shape": list(design.in_shape[1:]), "preprocessing": merged}
+
+
+def verification_data(cfg: BuildConfig, compile_rep: dict, sim: dict) -> dict:
+    """What rtlsim was verified on, in the report's words."""
+    source = sim.get("data", "test")
+    info = {"source": source, "frames": sim["frames"]}
+    if source == "test":
+        info["dataset"] = cfg.dataset or compile_rep.get("dataset")
+        info["description"] = f"test images of {info['dataset']}"
+    elif source == "files":
+        info.update(images=cfg.images, labels=cfg.labels,
+                    description=f"the user's images {cfg.images}" + ("" if cfg.labels else " (no labels)"))
+    else:
+        info["description"] = ("random inputs of the hardware's input type (no data set named: pass --dataset or "
+                               "--images/--labels for an accuracy)")
+    return info
+
+
+def unavailable(cfg: BuildConfig, report: dict) -> dict:
+    """Why each figure left at None is missing (the report states it; no number is made up)."""
+    why = {}
+    if cfg.model_is_onnx:
+        for key in ("accuracy_pytorch", "accuracy_pytorch_frozen"):
+            why[key] = "the model was given as QONNX: there is no PyTorch checkpoint to evaluate"
+    source = report["verification_data"]["source"]
+    for key in ("accuracy_qonnx", "accuracy_rtlsim"):
+        if report.get(key) is None:
+            why[key] = ("verified on random inputs, which have no labels" if source == "random" else
+                        "no --labels for the --images" if source == "files" else "the model outputs no class index")
+    if report.get("weight_sparsity") is None:
+        why["weight_sparsity"] = "no layer of the compiled graph reports its kept weights"
+    return {k: v for k, v in why.items() if report.get(k) is None}
 
 
 # ---- the run ----------------------------------------------------------------------------
+def duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def summary_line(report: dict) -> str:
+    """The build's last progress line: what a log reader looks for first."""
+    res, acc = report["resources"], report.get("accuracy_rtlsim")
+    fps = report.get("fps_estimate")
+    exact = "bit-exact" if report["bit_exact"] else "NOT bit-exact"
+    return (f"done in {duration(report['wall_time_s'])}: {report['cycles_per_frame']:g} cycles/frame"
+            + (f", {fps:,.0f} FPS at {report['fclk_mhz']:g} MHz" if fps else "")
+            + f", {exact} on {report['frames_verified']} frames"
+            + (f", accuracy {acc:.4f} (rtlsim)" if acc is not None else "")
+            + f"; {res['LUT']:,} LUT, {res['FF']:,} FF, {res['BRAM36']} BRAM36")
+
+
+def check_model(cfg: BuildConfig) -> None:
+    """The model file (a checkpoint, read safely; a QONNX model, checked node by node) and, with ``--images``,
+    the images' size and values and the labels against the model's input and classes."""
+    if cfg.model is None:
+        return
+    if cfg.model_is_onnx:
+        info = check_qonnx(cfg.model)
+        in_shape, classes = info.input_shape, info.num_classes
+        max_value, _ = input_max_value(info, cfg.compile.input_max_value)
+    else:
+        data = load_checkpoint(cfg.model)["data"]
+        in_shape, classes = (1, *data["in_shape"]), data["num_classes"]
+        max_value = cfg.compile.input_max_value or INPUT_MAX_VALUE.get(data["dataset"], DEFAULT_INPUT_MAX_VALUE)
+    if cfg.images is not None:
+        load_frames(cfg.images, cfg.labels, cfg.frames, in_shape, max_value, classes)
+
+
 def run_build(cfg: BuildConfig) -> dict:
     """Run (or resume) the build ``cfg`` asks for; returns report.json's content."""
-    if cfg.model is not None:
-        load_checkpoint(cfg.model)  # validates the file before anything is created
+    check_model(cfg)   # validates the model (and the user's images against it) before anything is created
     build = Path(cfg.build_dir)
     with workdir.locked_claim(build, BUILD_KIND, what="build directory"):
         workdir.record(build, ROOT_ARTIFACTS)
         with _finn_build_dir(build):
-            return _run(cfg, build)
+            try:
+                return _run(cfg, build)
+            except StoppedAfter as stop:
+                return stop.summary
 
 
 def _run(cfg: BuildConfig, build: Path) -> dict:
@@ -365,10 +511,14 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
         if cfg.progress:
             print(f"sbnn build: {msg}", file=sys.stderr, flush=True)
 
-    stages = [s for s in STAGES if cfg.model is None or s != "train"]
+    stages = list(cfg.stages)
     options = recorded_options(cfg)
     redo, _, why = _to_redo(build, options)
-    _check_before_cleaning(build, stages, redo, [cfg.model, cfg.compile.folding_config_file])
+    forced = [s for s in _forced_redo(build, cfg, stages) if s not in redo]
+    if forced:
+        redo, why = redo + forced, (why + "; " if why else "") + f"start_step {cfg.start_step}"
+    _check_before_cleaning(build, stages, redo, [cfg.model, cfg.compile.folding_config_file, cfg.images,
+                                                 cfg.labels])
     for stale in ("report.json", "report.md"):
         (build / stale).unlink(missing_ok=True)  # a stale report must not describe this (possibly failing) build
     for s in redo:
@@ -376,32 +526,54 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     if redo:
         log(f"{why}: redoing {', '.join(redo)}")
     _write_options(build, options)
+    _write_atomic(build / RESOLVED_CONFIG, resolved_config_text(cfg))
+
+    began: dict[str, float] = {}   # start time of each stage that runs (a reused one takes no time)
 
     def start(stage: str, what: str) -> None:
-        state = "done, reused" if stage != "deploy" and _done(build, stage) else what
-        log(f"[{stages.index(stage) + 1}/{len(stages)}] {stage}: {state}")
+        reused = stage != "deploy" and _done(build, stage)
+        log(f"[{stages.index(stage) + 1}/{len(stages)}] {stage}: {'done, reused' if reused else what}")
+        if not reused:
+            began[stage] = time.perf_counter()
+
+    def finished(stage: str) -> None:
+        if stage in began:
+            log(f"[{stages.index(stage) + 1}/{len(stages)}] {stage}: finished in "
+                f"{duration(time.perf_counter() - began[stage])}")
+        if stage == cfg.stop_step and stage != stages[-1]:
+            log(f"stopped after {stage} as asked (stop_step); no report: the build is not complete")
+            raise StoppedAfter({"build_dir": str(build), "stopped_after": stage, "complete": False,
+                                "stages_done": [s for s in stages if _done(build, s)]})
 
     t0 = time.perf_counter()
     if cfg.model is None:
         start("train", "training the embedded default (TFC, {alpha,beta} at EC 0.1, mnist-5k)")
         checkpoint = stage_train(build, cfg.progress, cfg.device)
+        finished("train")
     else:
         checkpoint = Path(cfg.model)
-    ckpt = load_checkpoint(checkpoint)
-    hist = ckpt["history"][-1]
-    start("export", "freezing and exporting to QONNX")
+    hist = None if cfg.model_is_onnx else load_checkpoint(checkpoint)["history"][-1]
+    start("export", "checking and copying the QONNX model" if cfg.model_is_onnx else "freezing and exporting to QONNX")
     model, export_rep = stage_export(build, checkpoint, cfg.data_dir)
+    finished("export")
     start("compile", "FINN passes -> sparse XNOR-popcount MVAUs, folding")
     compile_rep = stage_compile(build, model, cfg)
     early_fit_check(compile_rep, board)
+    finished("compile")
     start("stitch", "Verilog for every layer and one top")
     design = stage_stitch(build, cfg)
+    finished("stitch")
     start("estimate", f"Yosys synth_xilinx ({board.family}) per layer and fit check on {board.part}")
     resources = stage_estimate(build, board, design)
-    start("rtlsim", f"Verilator, {cfg.frames} test frames against FINN's execution")
-    sim = stage_rtlsim(build, design, cfg.frames, cfg.data_dir)
+    finished("estimate")
+    start("rtlsim", f"Verilator, {cfg.frames} verification frames against FINN's execution")
+    sim = stage_rtlsim(build, design, cfg.frames, cfg.data_dir, dataset=cfg.dataset, images=cfg.images,
+                       labels=cfg.labels)
+    finished("rtlsim")
     start("deploy", "Vivado project (run when vivado is on PATH) and PYNQ deploy package")
-    deploy = stage_deploy(build, board, design, sim.get("accuracy_rtl"), cfg.data_dir)
+    deploy = stage_deploy(build, board, design, sim.get("accuracy_rtl"), cfg.data_dir, dataset=cfg.dataset,
+                          images=cfg.images, labels=cfg.labels)
+    finished("deploy")
 
     timing = design_timing(resources, board.fclk_mhz)
     top = timing["top"]
@@ -415,14 +587,18 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     cycles = sim["cycles_per_frame"]
     report = {
         "board": board.name, "part": board.part, "fclk_mhz": board.fclk_mhz, "build_dir": str(build),
-        "checkpoint": str(Path(checkpoint).resolve()),
+        "model": str(Path(checkpoint).resolve()),
+        "checkpoint": None if cfg.model_is_onnx else str(Path(checkpoint).resolve()),
         "dataset": compile_rep.get("dataset"),
         "frames_verified": sim["frames"],
         "bit_exact": bool(sim["bit_exact"]),
-        "accuracy_pytorch": hist["test_accuracy"],
+        "verification_data": verification_data(cfg, compile_rep, sim),
+        "hardware_input": hardware_input(design, compile_rep, model, cfg.compile.input_max_value),
+        "accuracy_pytorch": hist["test_accuracy"] if hist else None,
         "accuracy_pytorch_frozen": export_rep.get("accuracy_after_freeze"),
-        "accuracy_qonnx": qonnx_accuracy(model, compile_rep.get("dataset"), sim["frames"], cfg.data_dir),
+        "accuracy_qonnx": qonnx_accuracy(model, _stage_dir(build, "compile"), sim["frames"], cfg),
         "accuracy_rtlsim": sim.get("accuracy_rtl"),
+        "dense_baseline": baseline_summary(None if cfg.model_is_onnx else load_checkpoint(checkpoint)["config"]),
         "cycles_per_frame": cycles,
         "cycles_per_frame_estimate": compile_rep["max_cycles_per_frame"],
         "latency_cycles": sim["latency_cycles"],
@@ -433,7 +609,9 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
                       "DSP": total["DSP"], "CARRY4": total["CARRY4"]},
         "timing": timing,
         "part_resources": {"LUT": board.lut, "FF": board.ff, "BRAM36": board.bram36, "DSP": board.dsp},
-        "weight_sparsity": hist["sparsity"],
+        "weight_sparsity": hist["sparsity"] if hist else compiled_weight_sparsity(compile_rep["layers"]),
+        "weight_sparsity_source": "training (share of weights at alpha)" if hist else
+                                  "compiled graph's weights (share the hardware skips)",
         "layers": layers,
         "vivado": deploy["vivado"],
         "deploy": deploy["deploy"],
@@ -441,10 +619,12 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
         "stages_done": stages,
         "wall_time_s": round(time.perf_counter() - t0, 2),
     }
+    report["not_available"] = unavailable(cfg, report)
     write_report_md(report, build)
     tmp = build / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, build / "report.json")
     log(f"wrote {build / 'report.json'} and {build / 'report.md'}")
+    log(summary_line(report))
     return report
 

@@ -17,10 +17,13 @@ from pathlib import Path
 
 from sbnn.bitstreams.boards import DEFAULT_BOARD, DEFAULT_FPGA_PART, Board, get_board
 from sbnn.errors import UserError
+from sbnn.flow.user_data import check_data_options
 from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES
 from sbnn.training.device import resolve_device
 
 DEFAULT_FCLK_MHZ = 100.0
+# the build's stages, in order (FINN's "steps"); start_step / stop_step name one of them
+STAGES = ("train", "export", "compile", "stitch", "estimate", "rtlsim", "deploy")
 
 
 def load_folding(path) -> dict:
@@ -119,13 +122,20 @@ class CompileConfig:
 class BuildConfig:
     """What ``sbnn build`` is asked for: a model, a board, the build directory and the embedded compile options."""
 
-    model: str | None = None          # checkpoint.pt from `sbnn train`; None = train the embedded default
+    model: str | None = None          # checkpoint.pt from `sbnn train` or a QONNX .onnx; None = train the default
     board: str = DEFAULT_BOARD
     build_dir: str | None = None      # default: build/<model run name>_<board>, made absolute
     frames: int = 1000                # real test frames verified in rtlsim
     data_dir: str | None = None       # where the data set's files are (CIFAR: the python-pickle folder)
     device: str = "auto"              # training stage (embedded default): auto, cpu, cuda or cuda:N
     progress: bool = True
+    start_step: str | None = None     # redo from this stage on (the stages before it must be done)
+    stop_step: str | None = None      # stop after this stage: no report, the build is not complete
+    # verification data (rtlsim, accuracy, deploy images): a named data set's test images, the user's .npy
+    # files, or else the data set the model records; random inputs when there is none
+    dataset: str | None = None
+    images: str | None = None         # .npy, one image per row, pixels as the board receives them
+    labels: str | None = None         # .npy, one class index per image
     compile: CompileConfig = field(default_factory=CompileConfig)
 
     def __post_init__(self) -> None:
@@ -138,9 +148,10 @@ class BuildConfig:
             raise UserError(f"--frames must be positive, got {self.frames}")
         if self.model is not None:
             if not Path(self.model).is_file():
-                raise UserError(f"model {self.model} not found; pass a checkpoint.pt from `sbnn train`, or no model "
-                                "to build the embedded default")
+                raise UserError(f"model {self.model} not found; pass a checkpoint.pt from `sbnn train` or a QONNX "
+                                ".onnx, or no model to build the embedded default")
             self.model = str(Path(self.model).resolve())
+        self._validate_data()
         if self.data_dir is not None:
             if not Path(self.data_dir).is_dir():
                 raise UserError(f"--data-dir {self.data_dir} is not a directory; point it at the folder holding "
@@ -151,8 +162,41 @@ class BuildConfig:
         if not isinstance(self.compile, CompileConfig):
             raise UserError("BuildConfig.compile must be a CompileConfig")
         self.compile = self.compile.for_board(board)
-        name = "default" if self.model is None else Path(self.model).parent.name
+        self._validate_steps()
+        name = "default" if self.model is None else \
+            Path(self.model).stem.replace(".", "_") if self.model_is_onnx else Path(self.model).parent.name
         self.build_dir = str(Path(self.build_dir or Path("build") / f"{name}_{board.name}").resolve())
+
+    def _validate_data(self) -> None:
+        check_data_options(self.frames, self.dataset, self.images, self.labels)
+        if self.dataset is not None:
+            self.dataset = self.dataset.strip().lower()
+        for name in ("images", "labels"):
+            if getattr(self, name) is not None:
+                setattr(self, name, str(Path(getattr(self, name)).resolve()))
+
+    @property
+    def model_is_onnx(self) -> bool:
+        """The model is a QONNX file (no checkpoint: no training history, the export stage copies it)."""
+        return self.model is not None and Path(self.model).suffix.lower() == ".onnx"
+
+    def _validate_steps(self) -> None:
+        stages = self.stages
+        for flag, step in (("start_step", self.start_step), ("stop_step", self.stop_step)):
+            if step is not None and step not in stages:
+                raise UserError(f"{flag} must be one of {', '.join(stages)}, got {step!r}"
+                                + ("; a build of a given model has no train stage" if step == "train" else ""))
+        if self.start_step and self.stop_step and stages.index(self.start_step) > stages.index(self.stop_step):
+            raise UserError(f"start_step {self.start_step} comes after stop_step {self.stop_step}; "
+                            f"the stages run in the order {', '.join(stages)}")
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages this build runs through: all of them, but no training for a given model."""
+        return STAGES if self.model is None else STAGES[1:]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
     @property
     def board_info(self) -> Board:

@@ -3,12 +3,14 @@
 Input: a build directory of ``sbnn compile`` (``compile_report.json``,
 ``parent.onnx``, ``hw_graph.onnx``) or a bare ``hw_graph.onnx``.
 
-* Stimulus (:func:`reference`): when the compile report names the model's data
-  set (``sbnn export`` records it in the QONNX metadata, the compile copies it),
-  the first N test images of that data set, turned into the parent graph's
-  input as ``sbnn verify`` does and run through the host-side nodes before the
-  partition; otherwise (``--data random``, or a model from elsewhere) uniformly
-  random integers of the partition's input datatype.
+* Stimulus (:func:`reference`): the user's images (``--images X.npy``, labels
+  from ``--labels y.npy``, :mod:`sbnn.flow.user_data`), or the first N test
+  images of a data set (``--dataset NAME``, else the one the compile report
+  names: ``sbnn export`` records it in the QONNX metadata, the compile copies
+  it), turned into the parent graph's input as ``sbnn verify`` does and run
+  through the host-side nodes before the partition; otherwise (``--data
+  random``, or a model from elsewhere with no data named) random values of the
+  partition's input datatype (:func:`random_inputs`).
 * Reference: FINN's Python execution of the HW graph (:mod:`sbnn.export.verify`:
   FINN's specialized layers run as their generic layer, our kernels as their
   bit-true reference).
@@ -37,11 +39,13 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from sbnn import workdir
 from sbnn.errors import UserError
+from sbnn.export.compile import PARENT
 from sbnn.export.compile import REPORT as COMPILE_REPORT
 from sbnn.export.verify import HWGraphRunner, pixels_for_hw, python_exec_view, set_batch
 from sbnn.hls.stitch import StitchedDesign, stitch
 from sbnn.hls.stitched_rtlsim import simulate_stitched
 from sbnn.hls.verilator import RtlsimTimeout, VerilatorNotFoundError
+from sbnn.flow.user_data import as_model_input, check_data_options, load_frames
 from sbnn.training.datasets import load_dataset
 
 REPORT = "sim_report.json"
@@ -53,10 +57,10 @@ STITCH_ARTIFACTS = ("rtl", "stitch.json")   # what stitch() writes (finn_tmp too
 class Stimulus:
     """Partition inputs, the expected partition outputs and (for test images) the labels."""
 
-    x: np.ndarray               # (N, input elements), integers of the partition's input datatype
+    x: np.ndarray               # (N, input elements), values of the partition's input datatype
     expected: np.ndarray        # (N, output elements)
     labels: np.ndarray | None
-    data: str                   # "test" or "random"
+    data: str                   # "test" (a data set's test images), "files" (--images) or "random"
     seconds: float = 0.0        # time spent on the reference
 
 
@@ -89,34 +93,103 @@ def dataset_of(compile_dir: str | Path) -> str | None:
     return compile_report(compile_dir).get("dataset")
 
 
-def dataset_stimulus(compile_dir: str | Path, frames: int, data_dir: str | None = None, *,
-                     at_most: bool = False) -> Stimulus:
-    """The data set's first ``frames`` test images, as partition inputs, with FINN's outputs and the labels
-    (``at_most``: fewer when the test set is smaller, instead of an error)."""
-    t0 = time.perf_counter()
-    rep = compile_report(compile_dir)
-    name = rep.get("dataset")
+def model_input_shape(compile_dir: str | Path) -> list[int]:
+    """The compiled model's graph input shape (batch first): what the host feeds parent.onnx."""
+    parent = ModelWrapper(str(Path(compile_dir) / PARENT))
+    return parent.get_tensor_shape(parent.graph.input[0].name)
+
+
+def dataset_frames(compile_dir: str | Path, frames: int, data_dir: str | None = None, *, at_most: bool = False,
+                   dataset: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``frames`` test images of ``dataset`` (default: the one the compile records) as the model's
+    float input, and their labels (``at_most``: fewer when the test set is smaller, instead of an error)."""
+    name = dataset or dataset_of(compile_dir)
     if name is None:
         raise UserError(f"the compile in {compile_dir} records no data set (the model was not exported by "
-                        "`sbnn export`); use --data random")
+                        "`sbnn export`); name one with --dataset, pass --images, or use --data random")
     _, test_set, _ = load_dataset(name, data_dir)
     x, y = test_set.tensors
     x, y = x.numpy()[:frames], y.numpy()[:frames]
     if x.shape[0] < frames and not at_most:
         raise UserError(f"--frames {frames} exceeds the {x.shape[0]} test images of {name}")
+    return as_model_input(x, model_input_shape(compile_dir), f"data set {name}"), y
+
+
+def file_frames(compile_dir: str | Path, frames: int, images: str, labels: str | None = None, *,
+                at_most: bool = False, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first ``frames`` of the user's images as the model's float input (pixel / input_max_value when the
+    compile merged the pixel scaling), and the user's labels (None without a labels file)."""
+    max_value = compile_report(compile_dir).get("input_max_value")
+    x, y = load_frames(images, labels, frames, model_input_shape(compile_dir), max_value, num_classes,
+                       at_most=at_most)
+    return (x / np.float32(max_value) if max_value else x), y
+
+
+def verification_frames(source: str, compile_dir: str | Path, frames: int, *, data_dir: str | None = None,
+                        dataset: str | None = None, images: str | None = None, labels: str | None = None,
+                        num_classes: int | None = None, at_most: bool = False):
+    """(model inputs, labels or None) of a "test" or "files" source (:func:`data_source`)."""
+    if source == "files":
+        return file_frames(compile_dir, frames, images, labels, at_most=at_most, num_classes=num_classes)
+    return dataset_frames(compile_dir, frames, data_dir, at_most=at_most, dataset=dataset)
+
+
+def frames_stimulus(compile_dir: str | Path, x: np.ndarray, labels: np.ndarray | None, data: str) -> Stimulus:
+    """Model inputs ``x`` through the host nodes into partition inputs, with FINN's partition outputs."""
+    t0 = time.perf_counter()
     runner = HWGraphRunner(compile_dir, batch=500)
-    ins, outs = runner.partition_io(pixels_for_hw(x, rep.get("input_max_value")))
-    return Stimulus(ins, outs, y, "test", time.perf_counter() - t0)
+    ins, outs = runner.partition_io(pixels_for_hw(x, compile_report(compile_dir).get("input_max_value")))
+    return Stimulus(ins, outs, labels, data, time.perf_counter() - t0)
+
+
+def dataset_stimulus(compile_dir: str | Path, frames: int, data_dir: str | None = None, *,
+                     at_most: bool = False, dataset: str | None = None) -> Stimulus:
+    """The first ``frames`` test images of a data set, as partition inputs, with FINN's outputs and the labels."""
+    return frames_stimulus(compile_dir, *dataset_frames(compile_dir, frames, data_dir, at_most=at_most,
+                                                        dataset=dataset), "test")
+
+
+FLOAT_MARGIN = 0.1   # random float inputs reach this share of the levels' span beyond the lowest and highest
+
+
+def float_input_range(model: ModelWrapper) -> tuple[float, float]:
+    """Where random float inputs are drawn: the span of the first float parameters the input meets (the input
+    quantizer's thresholds, past parameter-free FIFOs and width converters) widened by :data:`FLOAT_MARGIN`
+    on each side, so every output level occurs; [0, 1) (pixels read as pixel / 255) when there are none."""
+    node = model.find_consumer(model.graph.input[0].name)
+    while node is not None:
+        params = [model.get_initializer(i) for i in node.input[1:]]
+        params = [p for p in params if p is not None and p.size and np.issubdtype(p.dtype, np.floating)]
+        if params:
+            lo, hi = min(float(p.min()) for p in params), max(float(p.max()) for p in params)
+            margin = FLOAT_MARGIN * (hi - lo) if hi > lo else 1.0
+            return lo - margin, hi + margin
+        node = model.find_consumer(node.output[0]) if node.output else None
+    return 0.0, 1.0
+
+
+def random_inputs(dt: DataType, shape: tuple, rng: np.random.Generator,
+                  float_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Uniformly random values of ``dt``: -1/+1 for BIPOLAR, every integer of an integer type, floats in
+    ``float_range`` for FLOAT32."""
+    if dt == DataType["BIPOLAR"]:
+        return rng.choice(np.array([-1, 1]), size=shape)
+    if dt.is_integer():
+        return rng.integers(int(dt.min()), int(dt.max()) + 1, size=shape)
+    if dt == DataType["FLOAT32"]:
+        return rng.uniform(*float_range, size=shape).astype(np.float32)
+    raise UserError(f"random inputs of datatype {dt.name} are not supported; pass --images of the hardware's "
+                    "input values, or compile with --input-max-value for integer pixels")
 
 
 def random_stimulus(hw_graph: str | Path, design: StitchedDesign, frames: int, seed: int) -> Stimulus:
-    """Random integers of the input datatype and FINN's Python execution of the HW graph."""
+    """Random values of the input datatype and FINN's Python execution of the HW graph."""
     t0 = time.perf_counter()
     dt = DataType[design.in_dtype]
-    rng = np.random.default_rng(seed)
+    model = ModelWrapper(str(hw_graph))
     shape = (frames, *design.in_shape[1:])
-    x = rng.integers(int(dt.min()), int(dt.max()) + 1, size=shape)
-    m = set_batch(python_exec_view(ModelWrapper(str(hw_graph))), frames)
+    x = random_inputs(dt, shape, np.random.default_rng(seed), float_input_range(model))
+    m = set_batch(python_exec_view(model), frames)
     y = execute_onnx(m, {m.graph.input[0].name: x.astype(np.float32)})[m.graph.output[0].name]
     return Stimulus(x.reshape(frames, -1), np.asarray(y).reshape(frames, -1), None, "random",
                     time.perf_counter() - t0)
@@ -135,16 +208,33 @@ def check_options(frames: int, backpressure: float = 0.0, gaps: float = 0.0, max
         raise UserError(f"--data must be auto, test or random, got '{data}'")
 
 
-def reference(hw_graph: Path, compile_dir: Path | None, design: StitchedDesign, frames: int, *, data: str = "auto",
-              data_dir: str | None = None, seed: int = 0) -> Stimulus:
-    """The stimulus and FINN's expected outputs: test images when the data set is known, else random inputs."""
-    if data == "test" and compile_dir is None:
-        raise UserError("--data test needs a build directory of `sbnn compile` (parent.onnx, compile_report.json)")
+def data_source(data: str, compile_dir: Path | None, dataset: str | None = None, images: str | None = None) -> str:
+    """Which stimulus ``--data`` with ``--dataset`` / ``--images`` asks for: "files", "test" or "random"."""
+    if images is not None and dataset is not None:
+        raise UserError("pass either --images or --dataset as verification data, not both")
+    if data == "random" and (images is not None or dataset is not None):
+        raise UserError("--data random takes no --images or --dataset; drop one or the other")
+    if (data == "test" or images is not None or dataset is not None) and compile_dir is None:
+        raise UserError("test images (--data test, --dataset, --images) need a build directory of `sbnn compile` "
+                        "(parent.onnx, compile_report.json)")
+    if images is not None:
+        return "files"
     if data == "auto":
-        data = "test" if compile_dir is not None and dataset_of(compile_dir) else "random"
-    if data == "test":
-        return dataset_stimulus(compile_dir, frames, data_dir)
-    return random_stimulus(hw_graph, design, frames, seed)
+        return "test" if dataset is not None or (compile_dir is not None and dataset_of(compile_dir)) else "random"
+    return data
+
+
+def reference(hw_graph: Path, compile_dir: Path | None, design: StitchedDesign, frames: int, *, data: str = "auto",
+              data_dir: str | None = None, seed: int = 0, dataset: str | None = None, images: str | None = None,
+              labels: str | None = None, num_classes: int | None = None) -> Stimulus:
+    """The stimulus and FINN's expected outputs: the user's images, a data set's test images (named, or the
+    one the compile records), else random inputs."""
+    source = data_source(data, compile_dir, dataset, images)
+    if source == "random":
+        return random_stimulus(hw_graph, design, frames, seed)
+    x, y = verification_frames(source, compile_dir, frames, data_dir=data_dir, dataset=dataset, images=images,
+                               labels=labels, num_classes=num_classes)
+    return frames_stimulus(compile_dir, x, y, source)
 
 
 def simulate(design: StitchedDesign, stim: Stimulus, *, backpressure: float = 0.0, gaps: float = 0.0, seed: int = 0,
@@ -207,19 +297,21 @@ def stitch_into(hw_graph: Path, stitch_dir: Path, fpga_part: str, clk_ns: float,
 def run_sim(target: str | Path, frames: int = 1000, *, backpressure: float = 0.0, gaps: float = 0.0, seed: int = 0,
             max_cycles: int | None = None, data: str = "auto", data_dir: str | None = None,
             stitch_dir: str | Path | None = None, build_dir: str | Path | None = None,
-            out_json: str | Path | None = None, fpga_part: str = "xc7z020clg400-1", clk_ns: float = 10.0) -> dict:
+            out_json: str | Path | None = None, fpga_part: str = "xc7z020clg400-1", clk_ns: float = 10.0,
+            dataset: str | None = None, images: str | None = None, labels: str | None = None) -> dict:
     """``sbnn sim``: stitch into ``stitch_dir`` (default ``<build>/stitched``), rtlsim, compare; returns (and
     writes) the report, by default ``<stitch_dir>/sim_report.json``."""
     check_options(frames, backpressure, gaps, max_cycles, data)
+    check_data_options(frames, dataset, images, labels)
     hw_graph, compile_dir = resolve_target(target)
-    if data == "test" and compile_dir is None:
-        raise UserError("--data test needs a build directory of `sbnn compile` (parent.onnx, compile_report.json)")
+    data_source(data, compile_dir, dataset, images)   # contradictory options stop before stitching
     sdir = Path(stitch_dir) if stitch_dir else hw_graph.parent / "stitched"
     with workdir.locked_claim(sdir, STITCH_KIND, what="stitch directory", hint="pass another --stitch-dir"):
         t0 = time.perf_counter()
         design = stitch_into(hw_graph, sdir, fpga_part, clk_ns, also=() if out_json else (REPORT,))
         t_stitch = time.perf_counter() - t0
-        stim = reference(hw_graph, compile_dir, design, frames, data=data, data_dir=data_dir, seed=seed)
+        stim = reference(hw_graph, compile_dir, design, frames, data=data, data_dir=data_dir, seed=seed,
+                         dataset=dataset, images=images, labels=labels)
         out = Path(out_json) if out_json else sdir / REPORT
         return simulate(design, stim, backpressure=backpressure, gaps=gaps, seed=seed, max_cycles=max_cycles,
                         build_dir=build_dir, out_json=out, target=target, hw_graph=hw_graph, stitch_s=t_stitch)
@@ -228,7 +320,8 @@ def run_sim(target: str | Path, frames: int = 1000, *, backpressure: float = 0.0
 def format_report(rep: dict) -> str:
     ok = "bit-exact" if rep["bit_exact"] else \
         f"MISMATCH: {rep['mismatching_frames']} of {rep['frames']} frames ({rep['mismatching_values']} values)"
-    lines = [f"rtlsim of {rep['top']} ({len(rep['layers'])} layers) on {rep['frames']} {rep['data']} frames vs FINN "
+    data = {"files": "user (--images)"}.get(rep["data"], rep["data"])
+    lines = [f"rtlsim of {rep['top']} ({len(rep['layers'])} layers) on {rep['frames']} {data} frames vs FINN "
              f"HW-graph execution: {ok}",
              f"latency {rep['latency_cycles']} cycles; steady state {rep['cycles_per_frame']:.1f} cycles/frame "
              f"(estimate {rep['est_cycles_per_frame']}, bottleneck {rep['bottleneck']}"
