@@ -17,6 +17,7 @@ written; ``config.json`` records ``"runtime_weights": null``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,10 @@ def make_config(input_spec: StreamSpec, output_spec: StreamSpec, *, meaning: str
                 board: str = "", part: str = "", ps: str = "", fclk_mhz: float | None = None, batch: int = 1000,
                 expected_accuracy: float | None = None, dma_max_bytes: int = (1 << 26) - 1,
                 ip: dict | None = None, **extra) -> dict:
-    """The driver's config.json as a dict (also what host simulation tests pass to ``Accelerator``)."""
+    """The driver's config.json as a dict (also what host simulation tests pass to ``Accelerator``).
+
+    ``expected_accuracy`` is the accuracy on the package's own test images (``test_images.npy``), the figure
+    the driver prints next to the accuracy it measures on them; other figures go into ``extra``."""
     out = output_spec.to_dict()
     out["meaning"] = meaning
     return {
@@ -66,6 +70,19 @@ def make_config(input_spec: StreamSpec, output_spec: StreamSpec, *, meaning: str
     }
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:   # a file object: np.save would append ".npy" to a name
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
 def _spec(meta: dict, side: str) -> StreamSpec:
     d = meta.get(side, {})
     if "shape" not in d:
@@ -77,8 +94,12 @@ def _spec(meta: dict, side: str) -> StreamSpec:
 def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | None = None,
                         images: np.ndarray | None = None, labels: np.ndarray | None = None,
                         expected_accuracy: float | None = None, meaning: str | None = None,
-                        batch: int = 1000) -> DeployPackage:
-    """Assemble the deploy folder from a generated (and possibly built) Vivado project."""
+                        batch: int = 1000, rtlsim_accuracy: float | None = None,
+                        rtlsim_frames: int | None = None) -> DeployPackage:
+    """Assemble the deploy folder from a generated (and possibly built) Vivado project.
+
+    ``expected_accuracy``: measured on exactly ``images`` (what the driver will see on the board);
+    ``rtlsim_accuracy`` over ``rtlsim_frames`` verified frames is stated separately, labelled as such."""
     project_dir, out = Path(project_dir), Path(out_dir)
     meta = load_project(project_dir)
     in_spec, out_spec = _spec(meta, "input"), _spec(meta, "output")
@@ -109,27 +130,33 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
             validate_frames(images, in_spec, what="deploy test images")
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        np.save(out / "test_images.npy", images)
+        _save_atomic(out / "test_images.npy", images)
         files.append("test_images.npy")
         n_images = images.shape[0]
         if labels is not None:
             labels = np.asarray(labels).astype(np.int64).reshape(-1)
             if labels.shape[0] != n_images:
                 raise UserError(f"deploy test labels: {labels.shape[0]} labels for {n_images} images")
-            np.save(out / "test_labels.npy", labels)
+            _save_atomic(out / "test_labels.npy", labels)
             files.append("test_labels.npy")
     cfg = make_config(in_spec, out_spec, meaning=meaning, design=design, board=meta["board"], part=meta["part"],
                       ps=meta["ps"], fclk_mhz=meta["fclk_mhz"], batch=batch, expected_accuracy=expected_accuracy,
-                      dma_max_bytes=meta.get("dma_max_bytes", (1 << 26) - 1), ip=meta.get("ip"))
-    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+                      dma_max_bytes=meta.get("dma_max_bytes", (1 << 26) - 1), ip=meta.get("ip"),
+                      expected_accuracy_images=n_images or None,
+                      accuracy_rtlsim=rtlsim_accuracy, accuracy_rtlsim_frames=rtlsim_frames)
+    _write_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
     files.append("config.json")
-    exp = "not measured" if expected_accuracy is None else f"{100 * expected_accuracy:.2f} %"
+    exp = ("not measured" if expected_accuracy is None else
+           f"**{100 * expected_accuracy:.2f} %** (the hardware's outputs for exactly these images)")
+    note = ("" if rtlsim_accuracy is None or not rtlsim_frames else
+            f" Over the {rtlsim_frames:,} frames verified in rtlsim at build time (`accuracy_rtlsim` in "
+            f"config.json) the accuracy was {100 * rtlsim_accuracy:.2f} %.")
     status = ("" if complete else
               f"\n**The bitstream is not built yet.** Run `{VIVADO_COMMAND}` in the Vivado project folder "
               f"({project_dir.resolve()}), then copy `output/{design}.bit` and `output/{design}.hwh` here.\n")
     readme = fill_template((TEMPLATES / "deploy_README.md.in").read_text(), {
         "DESIGN": design, "BOARD": meta["board"], "FCLK_MHZ": f"{meta['fclk_mhz']:g}", "STATUS": status,
-        "EXPECTED": exp, "N_IMAGES": n_images or "your", "IN_SHAPE": "(N, " + ", ".join(map(str, in_spec.shape)) + ")",
+        "EXPECTED": exp, "EXPECTED_NOTE": note, "N_IMAGES": n_images or "your", "IN_SHAPE": "(N, " + ", ".join(map(str, in_spec.shape)) + ")",
         "IN_DTYPE": in_spec.dtype.name, "IN_KIND": in_spec.kind, "IN_BITS": in_spec.elem_bits,
         "LAYOUT_NOTE": ("" if cfg["image_layout"] is None else
                         "  These are images in NHWC order (height, width, channels: `image_layout` in config.json); "
@@ -137,7 +164,7 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
                         "(`acc.infer(images, layout=\"NCHW\")` from Python).\n"),
         "OUT_MEANING": {"class_index": "the class index (top-1)", "scores": "integer class scores (argmax = label)",
                         "raw": "raw integer outputs"}[meaning]})
-    (out / "README.md").write_text(readme)
+    _write_atomic(out / "README.md", readme)
     files.append("README.md")
     msg = (f"deploy package ready in {out}" if complete else
            f"deploy package in {out} (without bitstream: run Vivado on the project, then copy .bit/.hwh)")

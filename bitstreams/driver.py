@@ -54,10 +54,20 @@ def load_config(config) -> dict:
         cfg = config
     else:
         with open(config) as fh:
-            cfg = json.load(fh)
+            try:
+                cfg = json.load(fh)
+            except ValueError as exc:
+                raise ValueError("config %s is not valid JSON (%s); use the package's config.json" % (config, exc))
+    if not isinstance(cfg, dict):
+        raise ValueError("config: expected a JSON object with 'input' and 'output' stream descriptions")
     for key in ("input", "output"):
         if key not in cfg:
             raise ValueError("config: missing '%s' stream description" % key)
+        try:
+            StreamSpec.from_dict(cfg[key])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError("config: bad '%s' stream description (%s: %s); use the package's config.json"
+                             % (key, type(exc).__name__, exc))
     meaning = cfg["output"].get("meaning", "scores")
     if meaning not in OUTPUT_MEANINGS:
         raise ValueError("config: output meaning %r, expected one of %s" % (meaning, ", ".join(OUTPUT_MEANINGS)))
@@ -266,11 +276,34 @@ class Accelerator:
 
 def _load_images(path: str, spec: StreamSpec, layout: str = "") -> np.ndarray:
     x = np.load(path, allow_pickle=False)
+    if x.ndim < 2 or x.shape[0] == 0 or int(np.prod(x.shape[1:])) != spec.elems:
+        raise ValueError("images %s: shape %s, expected (N, ...) with %d values per frame (input shape %s)"
+                         % (path, x.shape, spec.elems, spec.shape))
     if layout.upper() == "NCHW":
         return x   # Accelerator.infer transposes (N, C, H, W) to the hardware's NHWC
     if x.ndim >= 2 and x.shape[1:] != spec.shape and int(np.prod(x.shape[1:])) == spec.elems:
         x = x.reshape((x.shape[0],) + spec.shape)  # e.g. (N, 28, 28) images for a (784,) input
     return x
+
+
+def _check_options(args) -> None:
+    """Numbers and paths of the command line, before anything is loaded onto the board."""
+    if args.batch < 0:
+        raise ValueError("--batch must be >= 0 frames per transfer (0: config.json's batch), got %d" % args.batch)
+    if args.throughput < 0:
+        raise ValueError("--throughput must be >= 0 frames (0: no measurement), got %d" % args.throughput)
+    if args.out and os.path.isdir(args.out):
+        raise ValueError("--out %s is a directory; pass the .npy file to write the labels to" % args.out)
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise ValueError("--out %s: its folder does not exist; create it or pass another path" % args.out)
+
+
+def _load_labels(path: str, frames: np.ndarray) -> np.ndarray:
+    y = np.load(path, allow_pickle=False).reshape(-1)
+    if y.dtype.kind not in "iu" or y.shape[0] < frames.shape[0]:
+        raise ValueError("labels %s: expected at least %d integer labels (one per image), got %d %s values"
+                         % (path, frames.shape[0], y.shape[0], y.dtype.name))
+    return y
 
 
 def main(argv=None) -> int:
@@ -291,22 +324,25 @@ def main(argv=None) -> int:
         base = os.path.dirname(os.path.abspath(args.config))
         images = args.images or os.path.join(base, "test_images.npy")
         labels = args.labels or (os.path.join(base, "test_labels.npy") if not args.images else "")
+        _check_options(args)
         if not os.path.isfile(images) and not args.throughput:
             raise FileNotFoundError("images %s not found; pass --images FILE.npy or --throughput N" % images)
+        # the inputs are read and checked before the board is programmed
+        x = _load_images(images, StreamSpec.from_dict(cfg["input"]), args.layout) if os.path.isfile(images) else None
+        y = _load_labels(labels, x) if x is not None and labels and os.path.isfile(labels) else None
         acc = Accelerator.on_board(args.bitfile, args.config, args.batch)
-        if os.path.isfile(images):
-            x = _load_images(images, acc.in_spec, args.layout)
+        if x is not None:
             t0 = time.perf_counter()
             pred = acc.infer(x, args.layout)
             dt = time.perf_counter() - t0
             print("classified %d frames in %.3f s (%.0f frames/s end to end)" % (len(pred), dt, len(pred) / dt))
             if args.out:
                 np.save(args.out, pred)
-            if labels and os.path.isfile(labels):
-                y = np.load(labels, allow_pickle=False)
-                a = float((pred == y.reshape(-1)[:len(pred)]).mean())
-                exp = cfg.get("expected_accuracy")
-                print("accuracy %.4f%s" % (a, "" if exp is None else " (expected %.4f)" % exp))
+            if y is not None:
+                a = float((pred == y[:len(pred)]).mean())
+                # config.json's figure was measured on the shipped images only: no claim for other images
+                exp = None if args.images else cfg.get("expected_accuracy")
+                print("accuracy %.4f%s" % (a, "" if exp is None else " (expected %.4f on these images)" % exp))
         if args.throughput:
             r = acc.throughput(args.throughput)
             print("throughput %.0f frames/s (DMA + accelerator), %.0f frames/s end to end, %d frames, batch %d"

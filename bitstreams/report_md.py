@@ -124,6 +124,32 @@ def _baseline_lines(r: dict) -> list[str]:
     cost = f"; sparsity costs {100 * (base['accuracy'] - sparse):.1f} points in PyTorch" if sparse is not None else ""
     return lines + [f"Dense ±1 baseline from a {base['source']}{cost}."]
 
+def _frac_bits_lines(r: dict) -> list[str]:
+    """What freezing at --frac-bits did to the test predictions (export's frac_bits_effect), flagged when lossy."""
+    e = r.get("frac_bits_effect")
+    if not e:
+        return []
+    text = (f"Freezing at `--frac-bits {e['frac_bits']}` changes {e['changed_predictions']:,} of {e['frames']:,} "
+            f"test predictions (PyTorch accuracy {100 * e['accuracy_float']:.1f} % → "
+            f"{100 * e['accuracy_fixed']:.1f} %)")
+    if not e.get("lossy"):
+        return ["", text + "."]
+    fix = (f"; use `--frac-bits {e['suggested_frac_bits']}` or more" if e.get("suggested_frac_bits") is not None
+           else "")
+    return ["", f"**Warning: lossy.** {text}{fix}."]
+
+
+def _target_lines(r: dict) -> list[str]:
+    """Whether --target-fps was reached (compile's target_fps_reach); nothing without a target."""
+    t = r.get("target_fps_reach")
+    if not t:
+        return []
+    if t["reached"]:
+        return [f"- `--target-fps {t['target_fps']:,.0f}` reached"]
+    return [f"- **`--target-fps {t['target_fps']:,.0f}` not reached**: at most {t['best_fps']:,.0f} FPS, bounded by "
+            f"{t['why']}"]
+
+
 def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
     r = report
     res, part = r["resources"], r["part_resources"]
@@ -146,6 +172,7 @@ def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
         f"| QONNX execution (the {r['frames_verified']:,} verified frames) | {_pct(r.get('accuracy_qonnx'))} |",
         f"| rtlsim (same frames) | {_pct(r.get('accuracy_rtlsim'))} |",
         *_baseline_lines(r),
+        *_frac_bits_lines(r),
         *_missing_lines(r),
         "",
         "## Performance",
@@ -158,6 +185,7 @@ def render_markdown(report: dict, plot_name: str | None = PLOT) -> str:
         + (f"; from the {r['weight_sparsity_source']})" if r.get("weight_sparsity_source") else ")"),
         *([f"- throughput bound ({r['throughput_bound']['reason']}): {r['throughput_bound']['why']}"]
           if r.get("throughput_bound") else []),
+        *_target_lines(r),
         "",
         "## Resources (Yosys synth_xilinx for our layers, FINN's estimates for FINN's)",
         "",

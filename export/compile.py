@@ -73,8 +73,9 @@ from sbnn.hls import ops
 from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES, FoldingPolicy
 from sbnn.hls.resources import part_limits
 
-from .fastest_fit import FoldFastestFitting, throughput_bound
+from .fastest_fit import FoldFastestFitting, input_stream, target_reach, target_warning, throughput_bound
 from .folding import SetSparseFolding, apply_folding, fps_to_cycles
+from .notice import warn
 from .passes import (AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, DeepenFifosInWindowedPipelines,
                      MoveTransposeBeforeMultiThreshold)
 from .qonnx_input import META_DATASET, META_INPUT_MAX   # QONNX metadata written by `sbnn export`
@@ -101,6 +102,7 @@ class StepContext:
     target_cycles: int | None = None     # cycles per frame that the folding aimed at (--target-fps, or found)
     folding_how: str = "fastest"         # "folding file", "target" or "fastest" (throughput-first search)
     fastest_fit: dict | None = None      # the search's decision (export/fastest_fit.py)
+    input_stream: dict | None = None     # the board's input-stream floor (--target-fps; fastest_fit.input_stream)
     extra: dict = field(default_factory=dict)
 
 
@@ -284,6 +286,7 @@ def step_folding(model, ctx):
     if cfg.target_fps is not None:
         ctx.folding_how = "target"
         ctx.target_cycles = fps_to_cycles(cfg.target_fps, cfg.fclk_mhz)
+        ctx.input_stream = input_stream(model, board)   # the board's DMA bounds the rate too
         return model.transform(SetSparseFolding(ctx.target_cycles, policy=policy))
     search = FoldFastestFitting(board, cfg.fpga_part, policy)
     model = model.transform(search)
@@ -358,7 +361,8 @@ def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileCon
 
     ``cfg`` is the run's :class:`CompileConfig`; without it the keyword options
     (``folding``, ``target_fps``, ``fclk_mhz``, ``weight_mode``, ``fpga_part``) make one.
-    ``quiet`` is accepted for older callers; the compile prints nothing.
+    ``quiet`` is accepted for older callers; the compile prints nothing but one warning line when
+    ``--target-fps`` is out of reach (the report's ``target_fps_reach`` holds the figures).
     """
     if cfg is None:
         cfg = CompileConfig.from_options(**options)
@@ -422,7 +426,13 @@ def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, ste
         "fastest_fit": _decision_json(ctx.fastest_fit),
         "table": format_table(rows),
     }
+    reach = (target_reach(cfg.target_fps, cfg.fclk_mhz, report["throughput_bound"], ctx.input_stream)
+             if ctx.input_stream is not None and rows else None)
+    report["target_fps_reached"] = None if reach is None else reach["reached"]   # None: no --target-fps
+    report["target_fps_reach"] = reach
     tmp = build_dir / (REPORT + ".tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, build_dir / REPORT)
+    if reach is not None and not reach["reached"]:
+        warn(target_warning(reach, cfg.fclk_mhz))
     return report

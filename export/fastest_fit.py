@@ -163,3 +163,35 @@ def throughput_bound(rows: list[dict], how: str, decision: dict | None, target_c
         reason, why = "layer", f"{name} at {fold} is the slowest layer ({cyc} cycles/frame)"
     return {"layer": name, "cycles": cyc, "fps": fclk_mhz * 1e6 / cyc if cyc else None, "reason": reason,
             "why": why}
+
+
+def input_stream(model, board: Board) -> dict:
+    """The input stream's floor on the cycles per frame (see the module doc), for :func:`target_reach`."""
+    return {"part": board.part, "floor_cycles": input_floor(model, board), "input_bits": input_bits_per_frame(model),
+            "stream_bits": board.stream_bits}
+
+
+def target_reach(target_fps: float, fclk_mhz: float, bound: dict, stream: dict) -> dict:
+    """Whether the folded design reaches ``--target-fps``; when not, the best rate and what bounds it.
+
+    The best rate is that of the slowest layer (``bound``, :func:`throughput_bound`: folding cannot take it
+    lower) or of the board's input stream (``stream``, :func:`input_stream`), whichever is lower: a design
+    folded faster than its input can be fed still waits for it."""
+    by_stream = stream["floor_cycles"] > bound["cycles"]
+    cycles = stream["floor_cycles"] if by_stream else bound["cycles"]
+    best = fclk_mhz * 1e6 / cycles
+    if by_stream:
+        what = (f"the input stream ({stream['input_bits']:,} bits per frame over the {stream['stream_bits']}-bit "
+                f"DMA port of {stream['part']}: >= {cycles:,} cycles/frame)")
+    else:
+        what = f"layer {bound['layer']}, which cannot fold below {cycles:,} cycles/frame"
+    return {"target_fps": target_fps, "reached": best >= target_fps, "best_fps": best, "cycles": cycles,
+            "bound": "input stream" if by_stream else bound["layer"], "why": what}
+
+
+def target_warning(reach: dict, fclk_mhz: float) -> str:
+    """One line for stderr when ``--target-fps`` is out of reach (see :func:`target_reach`)."""
+    then = ("the layers are folded as fast as that layer allows" if reach["bound"] != "input stream" else
+            f"layers folded faster than that only cost resources: ask for {reach['best_fps']:,.0f} FPS or less")
+    return (f"--target-fps {reach['target_fps']:,.0f} is out of reach: at most {reach['best_fps']:,.0f} FPS at "
+            f"{fclk_mhz:g} MHz, bounded by {reach['why']}; {then}")

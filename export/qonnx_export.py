@@ -23,9 +23,10 @@ from qonnx.util.cleanup import cleanup_model
 from sbnn.errors import UserError
 from sbnn.training.checkpoint import model_from_checkpoint
 from sbnn.training.datasets import load_dataset
-from sbnn.training.trainer import evaluate as eval_acc
 
 from .freeze import DEFAULT_FRAC_BITS, freeze_model
+from .freeze_effect import frac_bits_effect, warning_line
+from .notice import warn
 
 
 def load_frozen(checkpoint: str | Path, frac_bits: int = DEFAULT_FRAC_BITS):
@@ -82,19 +83,22 @@ def export_frozen(model: torch.nn.Module, in_shape, out_path: str | Path, input_
     out_path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.zeros(1, *in_shape)
     tmp = out_path.with_name(out_path.name + ".tmp.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        export_qonnx(model, x, export_path=str(tmp), dynamo=False)
-    _set_weight_quant_bitwidth_to_one(tmp)
-    clean = cleanup_model(ModelWrapper(str(tmp)))
-    if input_max_value:
-        # lets `sbnn compile` feed the hardware integer pixels (x = pixel / max_value)
-        clean.set_metadata_prop("sbnn.input_max_value", str(int(input_max_value)))
-    if dataset:
-        clean.set_metadata_prop("sbnn.dataset", str(dataset))
-    clean.save(str(tmp))
-    onnx.checker.check_model(onnx.load(str(tmp)))
-    os.replace(tmp, out_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_qonnx(model, x, export_path=str(tmp), dynamo=False)
+        _set_weight_quant_bitwidth_to_one(tmp)
+        clean = cleanup_model(ModelWrapper(str(tmp)))
+        if input_max_value:
+            # lets `sbnn compile` feed the hardware integer pixels (x = pixel / max_value)
+            clean.set_metadata_prop("sbnn.input_max_value", str(int(input_max_value)))
+        if dataset:
+            clean.set_metadata_prop("sbnn.dataset", str(dataset))
+        clean.save(str(tmp))
+        onnx.checker.check_model(onnx.load(str(tmp)))
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)   # gone after the replace; after a failure or an interrupt, removed
     return out_path
 
 
@@ -121,15 +125,17 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, fra
                     "quantum_mantissa_bits": i.mantissa_bits, "centred_neurons": i.centred,
                     "thresholds_moved": i.moved} for i in infos],
     }
+    report["frac_bits_effect"] = None   # measured on the test set unless evaluate=False
     if evaluate:
         _, test_set, _ = load_dataset(ckpt["data"]["dataset"], data_dir)
         x, y = test_set.tensors
-        report["accuracy_before_freeze"] = eval_acc(original, x, y)
-        report["accuracy_after_freeze"] = eval_acc(model, x, y)
-        with torch.no_grad():
-            p0 = torch.cat([original(xb).argmax(1) for xb in x.split(1000)])
-            p1 = torch.cat([model(xb).argmax(1) for xb in x.split(1000)])
-        report["predictions_changed_by_freeze"] = int((p0 != p1).sum())
-        report["test_samples"] = int(x.shape[0])
+        effect = frac_bits_effect(original, model, frac_bits, x, y)
+        report["frac_bits_effect"] = effect
+        report["accuracy_before_freeze"] = effect["accuracy_float"]
+        report["accuracy_after_freeze"] = effect["accuracy_fixed"]
+        report["predictions_changed_by_freeze"] = effect["changed_predictions"]
+        report["test_samples"] = effect["frames"]
+        if effect["lossy"]:
+            warn(warning_line(effect))
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return report

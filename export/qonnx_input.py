@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
 from sbnn.errors import UserError
+from sbnn.training.datasets import KNOWN_DATASETS
 
 META_DATASET = "sbnn.dataset"            # the same keys `sbnn export` writes and the compile reads
 META_INPUT_MAX = "sbnn.input_max_value"
@@ -79,6 +80,19 @@ def read_qonnx(path) -> tuple[onnx.ModelProto, QonnxInfo]:
 
 def check_qonnx(path) -> QonnxInfo:
     return read_qonnx(path)[1]
+
+
+def check_metadata(path) -> None:
+    """What sbnn reads from a model's metadata (data set, pixel range) makes sense; a file that is not a model
+    is left to its reader's error."""
+    p = Path(path)
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception:  # noqa: BLE001  (the compile names an unreadable model itself)
+        return
+    meta = {m.key: m.value for m in [*model.metadata_props, *model.graph.metadata_props]}
+    _recorded_dataset(meta.get(META_DATASET), p)
+    _recorded_max(meta.get(META_INPUT_MAX), p)
 
 
 def _first_line(exc: Exception) -> str:
@@ -138,8 +152,20 @@ def _info(model: onnx.ModelProto, p: Path) -> QonnxInfo:
     out = _static_dims(model.graph.output[0])
     meta = {m.key: m.value for m in [*model.metadata_props, *model.graph.metadata_props]}   # qonnx: the graph's
     return QonnxInfo(path=str(p.resolve()), input_name=vi.name, input_shape=(1, *dims[1:]),
-                     num_classes=out[-1] if out and out[-1] else None, dataset=meta.get(META_DATASET) or None,
+                     num_classes=out[-1] if out and out[-1] else None, dataset=_recorded_dataset(meta.get(META_DATASET), p),
                      recorded_input_max_value=_recorded_max(meta.get(META_INPUT_MAX), p), nodes=len(model.graph.node))
+
+
+def _recorded_dataset(value: str | None, p: Path) -> str | None:
+    """The data set the model records, a name sbnn knows (a long or odd value is not echoed in full)."""
+    if not value:
+        return None
+    if value.strip().lower().replace("_", "-") not in (*KNOWN_DATASETS, "fashionmnist", "mnist5k", "cifar-10",
+                                                        "cifar-100"):
+        shown = value if len(value) <= 40 else f"{value[:40]}... ({len(value):,} characters)"
+        raise UserError(f"model {p} records {META_DATASET}={shown!r}, not a data set sbnn knows "
+                        f"({', '.join(KNOWN_DATASETS)}); fix or remove that metadata entry")
+    return value
 
 
 def _recorded_max(value: str | None, p: Path) -> int | None:
@@ -166,8 +192,11 @@ def copy_qonnx(src, dst) -> dict:
     model, info = read_qonnx(src)
     dst = Path(dst)
     tmp = dst.with_name(dst.name + ".tmp.onnx")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, dst)
+    try:
+        onnx.save(model, str(tmp))
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)   # left only by a failed or interrupted save
     return {"source": info.path, "source_sha": hashlib.sha256(Path(src).read_bytes()).hexdigest()[:16],
             "model": str(dst), "format": "qonnx", "input_shape": list(info.input_shape),
             "num_classes": info.num_classes, "dataset": info.dataset,

@@ -3,17 +3,26 @@
 A build goes into ``base/<key>.tmpXXXX`` and is renamed to ``base/<key>`` only
 once it succeeded, so an interrupted or failed build never looks finished and
 two processes building the same key at once both end with a usable result.
+The temporary folder never outlives the call: a failed build's whole output
+is kept as ``base/<key>.failed.log`` (its sources and objects are removed).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-BUILD_LOG = "build.log"   # the build command's whole output, kept in the build folder (failed or not)
+BUILD_LOG = "build.log"   # the build command's whole output, kept in the build folder
+FAILED_LOG = ".failed.log"  # base/<key>.failed.log: the last failed build's whole output
+
+
+def failed_log(base: str | Path, key: str) -> Path:
+    """Where the output of a failed build of ``key`` is kept."""
+    return Path(base).resolve() / f"{key}{FAILED_LOG}"
 
 
 def cached_build(base: str | Path, key: str, product: str, populate: Callable[[Path], None], cmd: list[str],
@@ -21,20 +30,26 @@ def cached_build(base: str | Path, key: str, product: str, populate: Callable[[P
                  env: dict | None = None) -> tuple[Path, bool]:
     """``base/key/product``, built when missing: ``populate(work)`` writes the sources, ``cmd`` runs in
     ``work`` with its output in ``work/BUILD_LOG``, not on the console; a non-zero exit raises
-    ``error(work, result)``. Returns (path, built now)."""
+    ``error(log, result)``, ``log`` holding the whole output. Returns (path, built now)."""
     base = Path(base).resolve()   # callers run the product from other working directories
     final = base / key
     if (final / product).is_file():
         return final / product, False
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=base))
-    populate(work)
-    res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-    (work / BUILD_LOG).write_text(res.stdout + res.stderr)
-    if res.returncode != 0:
-        raise error(work, res)
     try:
-        work.rename(final)
-    except OSError:  # a concurrent build of the same key won the race: use its result
-        shutil.rmtree(work, ignore_errors=True)
+        populate(work)
+        res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        (work / BUILD_LOG).write_text(res.stdout + res.stderr)
+        if res.returncode != 0:
+            log = failed_log(base, key)
+            os.replace(work / BUILD_LOG, log)
+            raise error(log, res)
+        try:
+            work.rename(final)
+        except OSError:  # a concurrent build of the same key won the race: use its result
+            pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)   # gone after a rename; after a failure or an interrupt, removed
+    failed_log(base, key).unlink(missing_ok=True)
     return final / product, True

@@ -94,7 +94,9 @@ class StitchedDesign:
 
     def save(self) -> Path:
         p = Path(self.out_dir) / DESIGN_JSON
-        p.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, p)
         return p
 
 

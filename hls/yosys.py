@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -73,7 +74,10 @@ def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Pa
     key = hashlib.sha256("\0".join([verilog, top, family, opts, "synth_xilinx-v2"]).encode()).hexdigest()[:20]
     hit = cache / f"{key}.json"
     if hit.is_file():
-        return json.loads(hit.read_text())
+        try:
+            return json.loads(hit.read_text())
+        except (OSError, ValueError):   # a damaged cache entry (copied, cut short) is a miss: synthesise again
+            hit.unlink(missing_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="yosys", dir=cache) as work:
         (Path(work) / "design.v").write_text(verilog)
@@ -89,5 +93,7 @@ def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Pa
                                f"{(res.stdout + res.stderr)[-2000:]}")
         out = parse_stat(stat.read_text())
         out["depth"] = netlist_depth(json.loads(netlist.read_text()), top)
-    hit.write_text(json.dumps(out))
+    tmp = hit.with_name(f"{hit.name}.{os.getpid()}.tmp")   # per process: two builds may share the cache
+    tmp.write_text(json.dumps(out))
+    os.replace(tmp, hit)   # a half-written entry never looks like a cached result
     return out

@@ -111,6 +111,9 @@ def _run_sweep(args) -> int:
         ecs = [float(v) for v in args.ecs.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"--ecs must be comma-separated numbers in (0, 1), got '{args.ecs}'") from None
+    if not ecs:
+        raise UserError(f"--ecs lists no EC value (got '{args.ecs}'); pass comma-separated values in (0, 1), "
+                        "e.g. --ecs 0.5,0.1")
     base = TrainConfig(dataset=args.dataset, model=args.model, epochs=args.epochs, seed=args.seed,
                        train_subset=args.train_subset, block=args.block)
     rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, jobs=args.jobs,
@@ -190,8 +193,11 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
+    from sbnn.artifacts import check_output_file
     from sbnn.export.qonnx_export import export_checkpoint
 
+    if args.out is not None:
+        check_output_file(args.out, "--out", makes_folder=True)   # before the checkpoint is frozen and evaluated
     rep = export_checkpoint(args.checkpoint, args.out, args.frac_bits, evaluate=not args.no_eval,
                             data_dir=args.data_dir)
     for layer in rep["layers"]:
@@ -221,13 +227,18 @@ def _add_compile(sub) -> None:
 
 
 def _run_compile(args) -> int:
+    from sbnn.artifacts import check_onnx_artifact, check_output_dir
     from sbnn.export.compile import compile_model
+    from sbnn.export.qonnx_input import check_metadata
     from sbnn.flow.config import CompileConfig
 
     cfg = CompileConfig.from_options(folding=args.folding, target_fps=args.target_fps, fclk_mhz=args.fclk_mhz,
                                      weight_mode=args.weight_mode, fpga_part=args.fpga_part,
                                      input_max_value=args.input_max_value)
     build = args.build_dir or str(Path("build") / f"compile_{Path(args.model).stem.replace('.', '_')}")
+    check_output_dir(build, "--build-dir")
+    check_onnx_artifact(args.model, "model", "pass a QONNX .onnx written by `sbnn export` or Brevitas export_qonnx")
+    check_metadata(args.model)
     rep = compile_model(args.model, build, cfg)
     print(rep["table"])
     fps = f", est. {rep['est_fps']:.0f} FPS at {rep['fclk_mhz']:g} MHz" if rep.get("est_fps") else ""
@@ -260,17 +271,18 @@ def _add_sim(sub) -> None:
 
 def _run_sim(args) -> int:
     from sbnn.flow.sim import format_report, run_sim
+    from sbnn.hls.resources import part_limits
 
+    board = part_limits(args.resources) if args.resources else None   # a bad board stops before the simulation
     rep = run_sim(args.target, args.frames, backpressure=args.backpressure, gaps=args.gaps, seed=args.seed,
                   max_cycles=args.max_cycles, data=args.data, data_dir=args.data_dir, stitch_dir=args.stitch_dir,
                   dataset=args.dataset, images=args.images, labels=args.labels,
                   out_json=args.out)
     print(format_report(rep))
     if args.resources:
-        from sbnn.hls.resources import check_fit, design_resources, fit_violations, format_resources, part_limits
+        from sbnn.hls.resources import check_fit, design_resources, fit_violations, format_resources
         from sbnn.hls.stitch import load_design
 
-        board = part_limits(args.resources)
         res = design_resources(load_design(rep["stitched_dir"]), family=board.family, part=board.part)
         print(format_resources(res))
         rep["resources"] = {**res, "board": board.name, "part": board.part,

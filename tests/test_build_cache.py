@@ -1,5 +1,6 @@
 """cached_build: a build is reused by key, lands under an absolute path (the simulators run it from other
-working directories), and a failed build leaves nothing that looks finished."""
+working directories), a failed build leaves nothing that looks finished, and no temporary folder outlives
+the call (failed or interrupted)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import sys
 
 import pytest
 
-from sbnn.hls.build_cache import BUILD_LOG, cached_build
+from sbnn.hls.build_cache import BUILD_LOG, cached_build, failed_log
 
 
 def _populate(work):
     (work / "src.txt").write_text("hello")
 
 
-def _error(work, res):
-    return RuntimeError(f"build failed in {work}: {res.returncode}")
+def _error(log, res):
+    return RuntimeError(f"build failed ({res.returncode}), output in {log}")
 
 
 COPY = [sys.executable, "-c", "import shutil; shutil.copy('src.txt', 'product')"]
@@ -39,6 +40,17 @@ def test_failed_build_leaves_no_finished_folder(tmp_path):
     with pytest.raises(RuntimeError, match="build failed"):
         cached_build(tmp_path, "k3", "product", _populate, [sys.executable, "-c", "raise SystemExit(3)"], _error)
     assert not (tmp_path / "k3").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k3.failed.log"], "the temporary build folder is removed"
+
+
+def test_interrupted_build_leaves_no_temporary_folder(tmp_path):
+    def interrupted(work):
+        (work / "src.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_build(tmp_path, "k6", "product", interrupted, COPY, _error)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_build_output_goes_to_the_log_not_the_console(tmp_path, capfd):
@@ -50,5 +62,7 @@ def test_build_output_goes_to_the_log_not_the_console(tmp_path, capfd):
     with pytest.raises(RuntimeError):
         cached_build(tmp_path, "k5", "product", _populate, [sys.executable, "-c", "print('why'); raise SystemExit(2)"],
                      _error)
-    failed = [p for p in tmp_path.glob("k5.tmp*/" + BUILD_LOG)]
-    assert len(failed) == 1 and failed[0].read_text() == "why\n", "a failed build keeps its whole output"
+    assert failed_log(tmp_path, "k5").read_text() == "why\n", "a failed build keeps its whole output"
+    assert not list(tmp_path.glob("k5.tmp*"))
+    cached_build(tmp_path, "k5", "product", _populate, COPY, _error)
+    assert not failed_log(tmp_path, "k5").exists(), "a later successful build removes the old failure's log"

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("finn")
@@ -215,6 +216,64 @@ def test_hand_built_bitstream_is_kept_until_its_rtl_changes(tiny_build, tiny_ckp
         assert json.loads((tiny_build / "report.json").read_text())["complete"] is False
     finally:
         top.write_text(original)
+
+
+def test_deploy_states_the_accuracy_the_driver_measures_on_its_images(tiny_build, monkeypatch):
+    """The shipped driver, over the stitched RTL in Verilator, measures on test_images.npy exactly the accuracy
+    config.json and the README state; the rtlsim figure (other frames) is stated apart, with its frame count."""
+    from sbnn.bitstreams.driver import Accelerator, SimBackend
+    from sbnn.bitstreams.simbackend import stitched_rtlsim_transfer
+    from sbnn.hls.stitch import load_design
+
+    monkeypatch.setenv("PATH", PATH)
+    deploy = tiny_build / "deploy"
+    conf = json.loads((deploy / "config.json").read_text())
+    images, labels = np.load(deploy / "test_images.npy"), np.load(deploy / "test_labels.npy")
+    sim = json.loads((tiny_build / "rtlsim" / "rtlsim.json").read_text())
+    assert conf["expected_accuracy_images"] == len(images) == 100 != int(FRAMES)
+    assert conf["accuracy_rtlsim"] == sim["accuracy_rtl"] and conf["accuracy_rtlsim_frames"] == int(FRAMES)
+    acc = Accelerator(deploy / "config.json", SimBackend(stitched_rtlsim_transfer(
+        load_design(tiny_build / "stitch"), build_dir=tiny_build / "verilator"), "stitched"))
+    assert acc.accuracy(images, labels) == conf["expected_accuracy"]
+    readme = (deploy / "README.md").read_text()
+    assert f"**{100 * conf['expected_accuracy']:.2f} %** (the hardware's outputs for exactly these images)" in readme
+    assert f"Over the {FRAMES} frames verified in rtlsim" in readme
+
+
+def test_interrupted_rebuild_with_changed_options_leaves_nothing_current(tiny_build, tiny_ckpt, capsys,
+                                                                         monkeypatch):
+    """Changed options invalidate the stages they affect and the old design's deploy package and Vivado
+    project before the first redone stage starts: interrupted there, nothing of the old design looks current;
+    what the option does not affect is kept, and the next run finishes the build."""
+    from sbnn.flow import build as build_mod
+
+    monkeypatch.setenv("PATH", PATH)
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    deploy, vivado, rtlsim = tiny_build / "deploy", tiny_build / "vivado", tiny_build / "rtlsim"
+    assert (deploy / "config.json").is_file() and (rtlsim / "rtlsim.json").is_file()
+    stitch_done = (tiny_build / "stitch" / ".done").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(build_mod, "stage_rtlsim", interrupted)
+        assert main(["build", str(tiny_ckpt), "--build-dir", str(tiny_build), "--frames", "12", "--quiet"]) == 130
+    capsys.readouterr()
+    assert json.loads((tiny_build / "options.json").read_text())["frames"] == 12
+    assert not (rtlsim / "rtlsim.json").exists() and not (rtlsim / ".done").exists()
+    left = [p.name for p in [*deploy.iterdir(), *vivado.iterdir()] if p.name in
+            ("config.json", "README.md", "driver.py", "test_images.npy", "test_labels.npy", "build_vivado.tcl", "rtl")]
+    assert not left, f"the old design's deploy package / Vivado project still look current: {left}"
+    assert not (tiny_build / "report.json").exists() and not (tiny_build / "report.md").exists()
+    assert (tiny_build / "stitch" / ".done").read_bytes() == stitch_done, "stages before rtlsim are reused"
+    assert (tiny_build / "estimate" / ".done").is_file()
+    # the next run (the original options again) finishes the build
+    assert main(_build_args(tiny_ckpt, tiny_build)) == 0
+    capsys.readouterr()
+    report = json.loads((tiny_build / "report.json").read_text())
+    assert report["frames_verified"] == int(FRAMES) and (deploy / "config.json").is_file()
+    assert (vivado / "build_vivado.tcl").is_file()
 
 
 def _wait_for_lock(build: Path, proc: subprocess.Popen, timeout: float) -> None:

@@ -52,6 +52,23 @@ def test_package_without_bitstream(project, tmp_path):
     assert np.array_equal(np.load(pkg.path / "test_images.npy"), a)
 
 
+def test_package_states_the_accuracy_of_its_own_images_apart_from_rtlsim(project, tmp_path):
+    """The expected accuracy is the one on the shipped images; the rtlsim figure (other, more frames) is
+    labelled with its frame count and never presented as what the shipped images give."""
+    cfg, proj = project
+    a = random_frames(node_io(cfg)[0], 20, 1)
+    pkg = make_deploy_package(proj, tmp_path / "deploy", images=a, labels=cfg.reference(a).argmax(axis=1),
+                              expected_accuracy=0.85, rtlsim_accuracy=0.9317, rtlsim_frames=1000)
+    conf = json.loads((pkg.path / "config.json").read_text())
+    assert conf["expected_accuracy"] == 0.85 and conf["expected_accuracy_images"] == 20
+    assert conf["accuracy_rtlsim"] == 0.9317 and conf["accuracy_rtlsim_frames"] == 1000
+    readme = (pkg.path / "README.md").read_text()
+    assert "Expected accuracy on the\n20 shipped test images (`test_images.npy`" in readme
+    assert "**85.00 %** (the hardware's outputs for exactly these images)" in readme
+    assert "Over the 1,000 frames verified in rtlsim at build time" in readme and "93.17 %" in readme
+    assert not list(pkg.path.glob("*.tmp")), "config.json, README.md and the .npy files are written atomically"
+
+
 def test_package_refuses_bad_test_images(project, tmp_path):
     _, proj = project
     msg = r"deploy test images: expected dtype uint8 \(shape \(N, 48\)\), got dtype float64"

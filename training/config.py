@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -13,7 +15,9 @@ import yaml
 from sbnn.errors import UserError
 
 from .blocks import parse_block
+from .datasets import dataset_key
 from .domains import WeightDomain
+from .zoo import MODELS, parse_hidden
 
 
 @dataclass
@@ -56,7 +60,40 @@ class TrainConfig:
             raise UserError(f"--ec-ramp-end is a fraction of training in [0, 1], got {self.ec_ramp_end}")
         if self.prune not in ("none", "layer", "global"):
             raise UserError(f"unknown --prune '{self.prune}'; use none, layer or global")
+        self._check_optimizer_values()
+        self._check_model_values()
         parse_block(self.block)
+
+    def _check_optimizer_values(self) -> None:
+        """What torch would reject (or silently train nonsense with) only once training starts."""
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"--lr must be a positive finite learning rate, got {self.lr}; e.g. --lr 1e-3")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise UserError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"--dropout is a probability in [0, 1), got {self.dropout}")
+        if not (math.isfinite(self.latent_clamp) and self.latent_clamp > 0):
+            raise UserError(f"--latent-clamp must be a positive finite bound, got {self.latent_clamp}")
+        if not 0.0 <= self.prune_target < 1.0:
+            raise UserError(f"--prune-target is the final pruned share in [0, 1), got {self.prune_target}")
+        if self.prune != "none" and not 0.0 <= self.prune_start < self.prune_end <= 1.0:
+            raise UserError(f"--prune-start and --prune-end are fractions of training with 0 <= start < end <= 1, "
+                            f"got {self.prune_start} and {self.prune_end}")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise UserError(f"--train-subset must be a positive number of samples, got {self.train_subset} "
+                            "(leave it out to train on the whole set)")
+
+    def _check_model_values(self) -> None:
+        """The model's shape options, checked before any data is loaded."""
+        if self.model not in MODELS:
+            raise UserError(f"unknown model '{self.model}'; choose one of: {', '.join(MODELS)}")
+        dataset_key(self.dataset)
+        if self.hidden is not None:
+            parse_hidden(self.hidden)
+        if self.width is not None and not (math.isfinite(self.width) and self.width > 0):
+            raise UserError(f"--width must be a positive finite channel multiplier / base width, got {self.width}")
+        if self.depth < 1:
+            raise UserError(f"--depth must be at least 1 block per stage, got {self.depth}")
 
     def weight_domain(self) -> WeightDomain:
         return WeightDomain(self.domain, None if self.domain == "bipolar" else self.ec, self.per_channel,
@@ -84,12 +121,23 @@ class TrainConfig:
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(cls.field_names())}")
         hints = typing.get_type_hints(cls)
+        d = {key: _yaml_number(value, hints[key]) for key, value in d.items()}
         for key, value in d.items():
             _check_number_or_flag(key, value, hints[key], where)
         return cls(**d)
 
 
 _SCALARS = (int, float, bool, type(None))
+# YAML 1.1 (PyYAML) reads 1e-3 and 5E-4, written without a dot, as strings: they are numbers to the user
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _yaml_number(value: object, hint: object) -> object:
+    """``value`` as a float when the setting takes floats and the file wrote it as YAML's 1e-3 string."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if float in allowed and isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()):
+        return float(value)
+    return value
 
 
 def _check_number_or_flag(key: str, value: object, hint: object, where: str) -> None:

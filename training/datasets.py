@@ -323,6 +323,16 @@ def _subset(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generato
     return x[keep], y[keep]
 
 
+def dataset_key(name) -> str:
+    """The canonical name of a data set (``fashionmnist`` -> ``fashion-mnist``); an unknown one is a UserError."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
+           "mnist5k": "mnist-5k"}.get(key, key)
+    if key not in KNOWN_DATASETS:
+        raise UserError(f"unknown data set {name!r}; choose one of: {', '.join(KNOWN_DATASETS)}")
+    return key
+
+
 def load_dataset(name: str, data_dir: str | None = None, *, split_seed: int = 0, subset: int | None = None,
                  download: bool = False) -> tuple[TensorDataset, TensorDataset, DatasetInfo]:
     """Load a data set as (train, test, info); images float32 [0, 1] (N, C, H, W), labels int64.
@@ -334,11 +344,7 @@ def load_dataset(name: str, data_dir: str | None = None, *, split_seed: int = 0,
     ``data_dir`` overrides where fashion-mnist is read from and is where
     mnist/cifar10/cifar100 are looked for; ``download`` fetches CIFAR when absent.
     """
-    key = name.strip().lower().replace("_", "-")
-    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
-           "mnist5k": "mnist-5k"}.get(key, key)
-    if key not in KNOWN_DATASETS:
-        raise UserError(f"unknown data set {name!r}; choose one of: {', '.join(KNOWN_DATASETS)}")
+    key = dataset_key(name)
     if subset is not None and (not isinstance(subset, int) or subset < 1):
         raise UserError(f"subset must be a positive number of samples, got {subset!r}")
     if key in PADDED_32:

@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from sbnn.artifacts import check_output_dir
 from sbnn.errors import UserError
 
 from .checkpoint import load_checkpoint
@@ -105,6 +106,8 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     this finishes a sweep sooner; per-epoch times are then those of a shared
     machine, see bench/train_speed.py for idle figures).
     """
+    if not ecs:
+        raise UserError("--ecs lists no EC value; pass comma-separated values in (0, 1), e.g. --ecs 0.5,0.1")
     for ec in ecs:
         if not 0.0 < ec < 1.0:
             raise UserError(f"sweep EC values must be in (0, 1), got {ec}")
@@ -112,6 +115,7 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     resolve_device(device)   # a bad --device stops before any point is trained
     out = Path(out_dir)
+    check_output_dir(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     points = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
     named = [(scheme, ec, run_config(base, scheme, ec), scheme if ec is None else f"{scheme}_ec{ec:g}")

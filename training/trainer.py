@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sbnn.artifacts import check_output_dir
 from sbnn.errors import UserError
 
 from .checkpoint import RESUME_REQUIRED, load_checkpoint, load_model_state, require_entries, save_checkpoint
@@ -130,6 +131,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, data_dir: str | None = None,
     ``device`` (:func:`sbnn.training.device.resolve_device`): the model and the whole data set move there
     (the data sets here fit in GPU memory); checkpoints hold CPU tensors, so a run resumes anywhere."""
     out = Path(out_dir)
+    check_output_dir(out, "--out")   # a path that can never hold the run fails now, not after the first epoch
     ckpt_path = out / CHECKPOINT
     ckpt = None
     if resume:

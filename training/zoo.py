@@ -16,11 +16,13 @@ MODELS = ("tfc", "sfc", "lfc", "mlp", "cnv", "resnet")
 
 def parse_hidden(hidden: str | tuple | list) -> tuple[int, ...]:
     if isinstance(hidden, (tuple, list)):
-        return tuple(int(h) for h in hidden)
-    try:
-        widths = tuple(int(h) for h in str(hidden).split(",") if h.strip())
-    except ValueError:
-        widths = ()
+        widths = tuple(h for h in hidden if isinstance(h, int) and not isinstance(h, bool))
+        widths = widths if len(widths) == len(hidden) else ()
+    else:
+        try:
+            widths = tuple(int(h) for h in str(hidden).split(",") if h.strip())
+        except ValueError:
+            widths = ()
     if not widths or min(widths) < 1:
         raise UserError(f"--hidden must be comma-separated positive widths like 256,256,256, got '{hidden}'")
     return widths

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbnn.hls.build_cache import BUILD_LOG, cached_build
+from sbnn.hls.build_cache import cached_build
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig, signed_width
 from sbnn.hls.streams import bits_to_elements
 from sbnn.hls.verilator import default_build_dir, output_tail
@@ -317,8 +317,8 @@ def build(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None) -> 
     sources = [KERNEL_HEADER.read_text(), testbench_cpp(names, cfgs)] + [params_header(c, n) for n, c in zip(names, cfgs)]
     key = hashlib.sha256("\0".join(sources + cmd).encode()).hexdigest()[:20]
 
-    def error(work: Path, res: subprocess.CompletedProcess) -> HlsCsimError:
-        return HlsCsimError(f"g++ failed in {work} (exit {res.returncode}; whole output in {work / BUILD_LOG}): "
+    def error(log: Path, res: subprocess.CompletedProcess) -> HlsCsimError:
+        return HlsCsimError(f"g++ failed (exit {res.returncode}; whole output in {log}): "
                             f"{' '.join(cmd)}\n{output_tail(res, 4000)}")
 
     exe, _ = cached_build(build_dir or default_build_dir("hls_csim"), key, "tb",

@@ -10,10 +10,21 @@ design as it is (no second stitch).
 Each stage marks itself done with ``BUILD/<stage>/.done`` only after all its
 artifacts exist, so an interrupted build resumes at the first unfinished stage
 and never looks complete. ``BUILD/options.json`` records what the build was
-asked for; rerunning with other options redoes the stages those options affect
-(and those after them); a missing or foreign options.json redoes everything.
+asked for, with the hashes of the files it names (a checkpoint replaced under
+the same name is a change); rerunning with other options redoes the stages
+those options affect (and those after them); a missing or foreign options.json
+redoes everything. Before the first redone stage starts, those stages' folders
+are emptied and the old design's deploy package and Vivado project lose what
+presents them as current (config.json, README, Tcl, RTL copy; a bitstream
+stays, packaged again only for the same RTL and Tcl), so an interrupted rebuild
+leaves nothing of the old design that looks like the new one's.
 The human-readable ``report.md`` (with plots) comes next to last and
 ``report.json`` last, atomically: no report.json, no finished build.
+
+The same model and options give the same files in any build directory (the
+RTL, weight files, graphs and the deploy package byte for byte; reports up to
+durations and the build directory's path): qonnx's random tensor names are
+seeded during the compile.
 
 Safety (:mod:`sbnn.workdir`): the build directory and every stage folder carry
 sbnn's ownership marker; a stage that is redone loses only what sbnn listed
@@ -33,13 +44,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import shutil
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from sbnn import workdir
+from sbnn.artifacts import read_json_object
 from sbnn.bitstreams.boards import Board
 from sbnn.bitstreams.deploy import make_deploy_package
 from sbnn.bitstreams.report_md import PLOT, write_report_md
@@ -55,7 +71,7 @@ from sbnn.flow.config import STAGES, BuildConfig
 from sbnn.flow.config_file import RESOLVED_CONFIG, resolved_config_text
 from sbnn.flow.sim import (STITCH_KIND, Stimulus, data_source, frames_stimulus, reference, simulate, stitch_into,
                            verification_frames)
-from sbnn.flow.user_data import load_frames
+from sbnn.flow.user_data import check_test_frames, load_frames
 from sbnn.hls.resources import check_fit, design_resources, design_timing
 from sbnn.hls.stitch import StitchedDesign, load_design
 from sbnn.training.baseline import baseline_summary
@@ -124,8 +140,8 @@ def _done(build: Path, name: str) -> bool:
 
 def _mark_done(build: Path, name: str, info: dict) -> None:
     d = _stage_dir(build, name)
-    workdir.record(d, [DONE])
-    (d / DONE).write_text(json.dumps(info, indent=2) + "\n")
+    workdir.record(d, [DONE, DONE + ".tmp"])
+    _write_atomic(d / DONE, json.dumps(info, indent=2) + "\n")
 
 
 def _to_redo(build: Path, new: dict) -> tuple[list[str], list[str], str]:
@@ -193,7 +209,52 @@ def _fresh(build: Path, name: str, inputs=()) -> Path:
 
 def _writing(build: Path, name: str, declared=()):
     d = _stage_dir(build, name)
-    return workdir.Writing(d, DIR_KIND[d.name], declared=[*declared, DONE], what=f"stage folder {d.name} of build")
+    return workdir.Writing(d, DIR_KIND[d.name], declared=[*declared, DONE, DONE + ".tmp"],
+                           what=f"stage folder {d.name} of build")
+
+
+# what describes the previous design as current in the folders the deploy stage rewrites on every run; the
+# bitstream (.bit/.hwh, with deploy/.sources_sha, and the project's output/ with project.json) stays: it is
+# packaged again only when the new RTL and Tcl are the ones it was built from
+_DEPLOY_DESCRIBES = ("config.json", "README.md", "driver.py", "packing.py", "streams.py", "test_images.npy",
+                     "test_labels.npy")
+_VIVADO_DESCRIBES = (TCL_NAME, "README.md", "rtl")
+
+
+def _invalidate(build: Path, redo: list[str], inputs: list) -> None:
+    """Before the first redone stage starts: the stages to redo lose what they wrote (their .done first), and
+    the Vivado project and deploy package of the old design lose what presents them as current, so that an
+    interrupted rebuild leaves nothing of the old design that looks like the new one's."""
+    for s in redo:
+        (_stage_dir(build, s) / DONE).unlink(missing_ok=True)
+    for s in redo:
+        if s != "train":   # training resumes from its own per-epoch checkpoint
+            _fresh(build, s, inputs=inputs)
+    if not redo:
+        return
+    for folder, names in (("deploy", _DEPLOY_DESCRIBES), ("vivado", _VIVADO_DESCRIBES)):
+        d = build / folder
+        listed = set(workdir.artifacts(d))   # only what sbnn wrote there
+        for name in names:
+            p = d / name
+            if name not in listed:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+
+
+@contextmanager
+def _seeded_names(seed: int = 0):
+    """qonnx names the tensors it adds with ``random.choice`` (``util.basic.random_string``): a fixed seed makes
+    every step file of a compile the same for the same model. The caller's random state is restored."""
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
 @contextmanager
@@ -209,6 +270,12 @@ def _finn_build_dir(build: Path):
         yield
     finally:
         os.environ.pop("FINN_BUILD_DIR", None)
+
+
+def _stage_json(build: Path, stage: str, name: str) -> dict:
+    """A finished stage's JSON; a damaged one is a one-line error saying how to redo that stage."""
+    return read_json_object(_stage_dir(build, stage) / name, f"{stage} stage file",
+                            f"rerun the build with --start-step {stage} to redo that stage (or delete {build})")
 
 
 # ---- the stages ------------------------------------------------------------------------
@@ -235,7 +302,7 @@ def stage_export(build: Path, checkpoint: Path, data_dir: str | None = None) -> 
             else:
                 rep = export_checkpoint(checkpoint, model, data_dir=data_dir)
             _mark_done(build, "export", rep)
-    return model, json.loads((out / DONE).read_text())
+    return model, _stage_json(build, "export", DONE)
 
 
 def stage_compile(build: Path, model: Path, cfg: BuildConfig) -> dict:
@@ -245,9 +312,10 @@ def stage_compile(build: Path, model: Path, cfg: BuildConfig) -> dict:
     if not _done(build, "compile"):
         _fresh(build, "compile", inputs=[model, cfg.compile.folding_config_file])
         max_value, _ = input_max_value(check_qonnx(model), cfg.compile.input_max_value)
-        compile_model(model, out, replace(cfg.compile, input_max_value=max_value))
+        with _seeded_names():
+            compile_model(model, out, replace(cfg.compile, input_max_value=max_value))
         _mark_done(build, "compile", {"report": "compile_report.json"})
-    return json.loads((out / "compile_report.json").read_text())
+    return _stage_json(build, "compile", "compile_report.json")
 
 
 def early_fit_check(compile_rep: dict, board: Board) -> None:
@@ -282,11 +350,11 @@ def stage_estimate(build: Path, board: Board, design: StitchedDesign) -> dict:
     out = _stage_dir(build, "estimate")
     if not _done(build, "estimate"):
         _fresh(build, "estimate")
-        with _writing(build, "estimate", declared=("resources.json",)):
+        with _writing(build, "estimate", declared=("resources.json", "resources.json.tmp")):
             res = design_resources(design, family=board.family, cache_dir=build / "yosys_cache", part=board.part)
-            (out / "resources.json").write_text(json.dumps(res, indent=2) + "\n")
+            _write_atomic(out / "resources.json", json.dumps(res, indent=2) + "\n")
             _mark_done(build, "estimate", {})
-    res = json.loads((out / "resources.json").read_text())
+    res = _stage_json(build, "estimate", "resources.json")
     check_fit(res["total"], board.name)
     return res
 
@@ -309,7 +377,7 @@ def stage_rtlsim(build: Path, design: StitchedDesign, frames: int, data_dir: str
                                 f"{rep['mismatching_frames']} of {frames} frames (see {out / 'rtlsim.json'}); "
                                 "this is a bug, please report it")
             _mark_done(build, "rtlsim", {"frames": frames})
-    return json.loads((out / "rtlsim.json").read_text())
+    return _stage_json(build, "rtlsim", "rtlsim.json")
 
 
 def _deploy_artifacts(design_name: str) -> list[str]:
@@ -342,7 +410,19 @@ def deploy_frames(build: Path, data_dir: str | None = None, dataset: str | None 
     return frames_stimulus(compile_dir, x, y, source)
 
 
-def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: float | None,
+def shipped_accuracy(stim: Stimulus | None, meaning: str) -> float | None:
+    """Top-1 accuracy of the hardware on exactly the shipped frames, decoded as the driver decodes them.
+
+    ``stim.expected`` is FINN's execution of the compiled graph on those frames, which rtlsim checks
+    bit-exact against the stitched RTL; None without labels or for raw outputs."""
+    if stim is None or stim.labels is None or meaning not in ("class_index", "scores"):
+        return None
+    out = stim.expected.reshape(stim.x.shape[0], -1)
+    predicted = out[:, 0] if meaning == "class_index" else out.argmax(axis=1)
+    return float((predicted.astype(np.int64) == np.asarray(stim.labels).reshape(-1)).mean())
+
+
+def stage_deploy(build: Path, board: Board, design: StitchedDesign, sim: dict,
                  data_dir: str | None = None, *, dataset: str | None = None, images: str | None = None,
                  labels: str | None = None) -> dict:
     """Vivado project (+ run when vivado is on PATH) and the PYNQ deploy package; redone on every run because
@@ -356,10 +436,15 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
     io = io_from_stitched(design)
     # shipped in the hardware's frame shape: (N, H, W, C) images for a conv net, (N, pixels) for an MLP
     shipped = None if stim is None else stim.x.reshape((stim.x.shape[0], *io["input"].shape)).astype("uint8")
+    accuracy = shipped_accuracy(stim, io["meaning"])
+    rtlsim_accuracy = sim.get("accuracy_rtl")
+    rtlsim_frames = sim["frames"] if rtlsim_accuracy is not None else None
     with workdir.Writing(vivado_dir, "vivado", declared=("rtl", TCL_NAME, PROJECT_JSON, "README.md", "output",
                                                          "vivado_build.log"), what="stage folder vivado of build"):
         proj = generate_vivado_project(design.rtl_dir, design.top, io, board, vivado_dir,
-                                       extra={"meaning": io["meaning"], "expected_accuracy": accuracy})
+                                       extra={"meaning": io["meaning"], "expected_accuracy": accuracy,
+                                              "accuracy_rtlsim": rtlsim_accuracy,
+                                              "accuracy_rtlsim_frames": rtlsim_frames})
         meta = load_project(proj)
         res = run_vivado(proj)
     name, sha = meta["design"], meta["sources_sha"]
@@ -385,12 +470,15 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, accuracy: fl
         try:
             pkg = make_deploy_package(proj, deploy, vivado_result=res, images=shipped,
                                       labels=None if stim is None else stim.labels,
-                                      expected_accuracy=accuracy)
+                                      expected_accuracy=accuracy, rtlsim_accuracy=rtlsim_accuracy,
+                                      rtlsim_frames=rtlsim_frames)
         finally:
             _restore_kept(deploy)
-        (deploy / SOURCES).write_text(sha + "\n")
+        _write_atomic(deploy / SOURCES, sha + "\n")
     return {"vivado": res.to_dict(), "vivado_project": str(proj),
-            "deploy": {"path": str(pkg.path), "complete": pkg.complete, "files": pkg.files, "message": pkg.message},
+            "deploy": {"path": str(pkg.path), "complete": pkg.complete, "files": pkg.files, "message": pkg.message,
+                       "expected_accuracy": accuracy, "expected_accuracy_images": 0 if shipped is None else
+                       int(shipped.shape[0])},
             "complete": bool(pkg.complete)}
 
 
@@ -478,15 +566,17 @@ def check_model(cfg: BuildConfig) -> None:
     """The model file (a checkpoint, read safely; a QONNX model, checked node by node) and, with ``--images``,
     the images' size and values and the labels against the model's input and classes."""
     if cfg.model is None:
+        check_test_frames(cfg.frames, cfg.dataset, embedded_default_config().dataset, cfg.images, cfg.data_dir)
         return
     if cfg.model_is_onnx:
         info = check_qonnx(cfg.model)
-        in_shape, classes = info.input_shape, info.num_classes
+        in_shape, classes, recorded = info.input_shape, info.num_classes, info.dataset
         max_value, _ = input_max_value(info, cfg.compile.input_max_value)
     else:
         data = load_checkpoint(cfg.model)["data"]
-        in_shape, classes = (1, *data["in_shape"]), data["num_classes"]
+        in_shape, classes, recorded = (1, *data["in_shape"]), data["num_classes"], data["dataset"]
         max_value = cfg.compile.input_max_value or INPUT_MAX_VALUE.get(data["dataset"], DEFAULT_INPUT_MAX_VALUE)
+    check_test_frames(cfg.frames, cfg.dataset, recorded, cfg.images, cfg.data_dir)   # before any stage runs
     if cfg.images is not None:
         load_frames(cfg.images, cfg.labels, cfg.frames, in_shape, max_value, classes)
 
@@ -521,8 +611,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
                                                  cfg.labels])
     for stale in ("report.json", "report.md"):
         (build / stale).unlink(missing_ok=True)  # a stale report must not describe this (possibly failing) build
-    for s in redo:
-        (_stage_dir(build, s) / DONE).unlink()
+    _invalidate(build, redo, [cfg.model, cfg.compile.folding_config_file, cfg.images, cfg.labels])
     if redo:
         log(f"{why}: redoing {', '.join(redo)}")
     _write_options(build, options)
@@ -571,7 +660,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
                        labels=cfg.labels)
     finished("rtlsim")
     start("deploy", "Vivado project (run when vivado is on PATH) and PYNQ deploy package")
-    deploy = stage_deploy(build, board, design, sim.get("accuracy_rtl"), cfg.data_dir, dataset=cfg.dataset,
+    deploy = stage_deploy(build, board, design, sim, cfg.data_dir, dataset=cfg.dataset,
                           images=cfg.images, labels=cfg.labels)
     finished("deploy")
 
@@ -605,6 +694,9 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
         "fps_estimate": board.fclk_mhz * 1e6 / cycles if cycles else None,
         "folding": compile_rep.get("folding_how"),
         "throughput_bound": compile_rep.get("throughput_bound"),
+        "target_fps_reached": compile_rep.get("target_fps_reached"),   # None: no --target-fps
+        "target_fps_reach": compile_rep.get("target_fps_reach"),
+        "frac_bits_effect": export_rep.get("frac_bits_effect"),       # float vs frozen test predictions
         "resources": {"LUT": total["LUT"], "FF": total["FF"], "BRAM36": (total["BRAM18"] + 1) // 2,
                       "DSP": total["DSP"], "CARRY4": total["CARRY4"]},
         "timing": timing,
@@ -621,9 +713,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     }
     report["not_available"] = unavailable(cfg, report)
     write_report_md(report, build)
-    tmp = build / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, build / "report.json")
+    _write_atomic(build / "report.json", json.dumps(report, indent=2) + "\n")
     log(f"wrote {build / 'report.json'} and {build / 'report.md'}")
     log(summary_line(report))
     return report

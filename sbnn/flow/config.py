@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sbnn.artifacts import check_output_dir
 from sbnn.bitstreams.boards import DEFAULT_BOARD, DEFAULT_FPGA_PART, Board, get_board
 from sbnn.errors import UserError
 from sbnn.flow.user_data import check_data_options
@@ -36,8 +38,34 @@ def load_folding(path) -> dict:
     except json.JSONDecodeError as exc:
         raise UserError(f"folding file {p} is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict):
-        raise UserError(f"folding file {p} must hold a JSON object mapping node names to settings")
+        raise UserError(f"folding file {p} must hold a JSON object mapping node names to settings, got a "
+                        f"{type(cfg).__name__}; e.g. {{\"MVAU_0\": {{\"PE\": 4, \"SIMD\": 8}}}}")
+    for node, entry in cfg.items():
+        _check_folding_entry(p, node, entry)
     return cfg
+
+
+# folding-file settings whose shape is known before the graph is (any other key is a node attribute, FINN-style)
+_FOLDING_FACTORS = ("PE", "SIMD")
+
+
+def _check_folding_entry(path: Path, node: str, entry) -> None:
+    """One node's settings (or "Defaults"): an object, PE/SIMD positive integers, a known weight_mode."""
+    if not isinstance(entry, dict):
+        raise UserError(f"folding file {path}: entry '{node}' must be an object like {{\"PE\": 4, \"SIMD\": 8}}, "
+                        f"got {entry!r}")
+    for factor in _FOLDING_FACTORS:
+        value = entry.get(factor)
+        if factor in entry and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"folding file {path}: {factor} of '{node}' must be a positive integer, got {value!r}")
+    mode = entry.get("weight_mode")
+    if "weight_mode" in entry and mode not in (*WEIGHT_MODES, AUTO_WEIGHT_MODE):
+        raise UserError(f"folding file {path}: weight_mode of '{node}' must be {', '.join(WEIGHT_MODES)} or "
+                        f"{AUTO_WEIGHT_MODE}, got {mode!r}")
+
+
+def _positive_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 @dataclass
@@ -69,10 +97,10 @@ class CompileConfig:
                             f"got '{self.weight_mode}'")
         if self.folding_config_file is not None and self.target_fps is not None:
             raise UserError("pass either --folding FILE or --target-fps, not both")
-        if self.target_fps is not None and not self.target_fps > 0:
-            raise UserError(f"--target-fps must be positive, got {self.target_fps}")
-        if self.fclk_mhz is not None and not self.fclk_mhz > 0:
-            raise UserError(f"--fclk-mhz must be positive, got {self.fclk_mhz}")
+        if self.target_fps is not None and not _positive_finite(self.target_fps):
+            raise UserError(f"--target-fps must be positive (finite frames/s), got {self.target_fps}")
+        if self.fclk_mhz is not None and not _positive_finite(self.fclk_mhz):
+            raise UserError(f"--fclk-mhz must be positive (a finite clock in MHz), got {self.fclk_mhz}")
         if self.fpga_part is not None and (not isinstance(self.fpga_part, str) or not self.fpga_part.strip()):
             raise UserError(f"--fpga-part must name a Xilinx part, got {self.fpga_part!r}")
         if self.input_max_value is not None and (isinstance(self.input_max_value, bool)
@@ -166,6 +194,7 @@ class BuildConfig:
         name = "default" if self.model is None else \
             Path(self.model).stem.replace(".", "_") if self.model_is_onnx else Path(self.model).parent.name
         self.build_dir = str(Path(self.build_dir or Path("build") / f"{name}_{board.name}").resolve())
+        check_output_dir(self.build_dir, "--build-dir")
 
     def _validate_data(self) -> None:
         check_data_options(self.frames, self.dataset, self.images, self.labels)

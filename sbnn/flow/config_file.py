@@ -49,7 +49,8 @@ KNOWN_KEYS = (*_BUILD_KEYS, *_COMPILE_KEYS, *_STEP_KEYS)
 def _typed(key: str, kind: str, value, where: str, base: Path | None):
     """``value`` as ``kind``, or a one-line error naming the key. YAML 1.1 reads ``1e6`` as a string: numbers
     written as strings are accepted."""
-    bad = UserError(f"{where}: {key} must be {_KIND_WORDS[kind]}, got {value!r}")
+    shown = f"--{key.replace('_', '-')}" if where == "flags" else key   # name what the user typed
+    bad = UserError(f"{where}: {shown} must be {_KIND_WORDS[kind]}, got {value!r}")
     if kind in ("path", "str"):
         if not isinstance(value, str) or not value.strip():
             raise bad

@@ -38,6 +38,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 from sbnn import workdir
+from sbnn.artifacts import check_onnx_artifact, check_output_dir, check_output_file, read_json_object
 from sbnn.errors import UserError
 from sbnn.export.compile import PARENT
 from sbnn.export.compile import REPORT as COMPILE_REPORT
@@ -45,7 +46,7 @@ from sbnn.export.verify import HWGraphRunner, pixels_for_hw, python_exec_view, s
 from sbnn.hls.stitch import StitchedDesign, stitch
 from sbnn.hls.stitched_rtlsim import simulate_stitched
 from sbnn.hls.verilator import RtlsimTimeout, VerilatorNotFoundError
-from sbnn.flow.user_data import as_model_input, check_data_options, load_frames
+from sbnn.flow.user_data import as_model_input, check_data_options, check_dataset_frames, load_frames
 from sbnn.training.datasets import load_dataset
 
 REPORT = "sim_report.json"
@@ -85,7 +86,19 @@ def _is_compile_dir(p: Path) -> bool:
 
 
 def compile_report(compile_dir: str | Path) -> dict:
-    return json.loads((Path(compile_dir) / COMPILE_REPORT).read_text())
+    return read_json_object(Path(compile_dir) / COMPILE_REPORT, "compile report", _RECOMPILE)
+
+
+# what to do about a damaged file of a compile directory
+_RECOMPILE = "run `sbnn compile` into that directory again (or, in a build, rerun with --start-step compile)"
+
+
+def check_compile_files(hw_graph: Path, compile_dir: Path | None) -> None:
+    """The compile's files that sim reads parse (a truncated one stops here, naming it, before stitching)."""
+    check_onnx_artifact(hw_graph, "HW graph", _RECOMPILE)
+    if compile_dir is not None:
+        compile_report(compile_dir)
+        check_onnx_artifact(compile_dir / PARENT, "parent graph", _RECOMPILE)
 
 
 def dataset_of(compile_dir: str | Path) -> str | None:
@@ -289,6 +302,7 @@ def stitch_into(hw_graph: Path, stitch_dir: Path, fpga_part: str, clk_ns: float,
     What an earlier stitch listed there is removed first; ``also`` names further files the caller
     will write into the folder (listed as sbnn's before they exist).
     """
+    check_onnx_artifact(hw_graph, "HW graph", _RECOMPILE)   # a truncated graph: its name, not a parser traceback
     workdir.clear(stitch_dir, STITCH_KIND, inputs=[hw_graph], what="stitch directory")
     with workdir.Writing(stitch_dir, STITCH_KIND, declared=[*STITCH_ARTIFACTS, *also], what="stitch directory"):
         return stitch(hw_graph, stitch_dir, fpga_part=fpga_part, clk_ns=clk_ns)
@@ -304,8 +318,14 @@ def run_sim(target: str | Path, frames: int = 1000, *, backpressure: float = 0.0
     check_options(frames, backpressure, gaps, max_cycles, data)
     check_data_options(frames, dataset, images, labels)
     hw_graph, compile_dir = resolve_target(target)
-    data_source(data, compile_dir, dataset, images)   # contradictory options stop before stitching
+    check_compile_files(hw_graph, compile_dir)
+    source = data_source(data, compile_dir, dataset, images)   # contradictory options stop before stitching
+    if source == "test":
+        check_dataset_frames(frames, dataset or dataset_of(compile_dir), data_dir)
     sdir = Path(stitch_dir) if stitch_dir else hw_graph.parent / "stitched"
+    check_output_dir(sdir, "--stitch-dir")
+    if out_json is not None:
+        check_output_file(out_json, "--out")
     with workdir.locked_claim(sdir, STITCH_KIND, what="stitch directory", hint="pass another --stitch-dir"):
         t0 = time.perf_counter()
         design = stitch_into(hw_graph, sdir, fpga_part, clk_ns, also=() if out_json else (REPORT,))

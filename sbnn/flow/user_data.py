@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sbnn.errors import UserError
-from sbnn.training.datasets import KNOWN_DATASETS
+from sbnn.training.datasets import KNOWN_DATASETS, load_dataset
 
 
 def load_npy(path, what: str) -> np.ndarray:
@@ -82,6 +82,23 @@ def check_data_options(frames: int, dataset: str | None, images: str | None, lab
             raise UserError(f"{flag} {path} not found; pass a .npy file written by numpy.save")
     if images is not None:
         check_files(images, labels, frames)
+
+
+def check_dataset_frames(frames: int, dataset: str, data_dir: str | None = None) -> None:
+    """``frames`` test images exist in ``dataset``: a larger --frames stops now, not after compile and stitch."""
+    _, _, info = load_dataset(dataset, data_dir)
+    if frames > info.num_test:
+        raise UserError(f"--frames {frames} exceeds the {info.num_test} test images of {info.name}; pass --frames "
+                        f"{info.num_test} or fewer, or --images with more images")
+
+
+def check_test_frames(frames: int, dataset: str | None, recorded: str | None, images: str | None,
+                      data_dir: str | None = None) -> None:
+    """When verification uses a data set's test images (``--dataset``, else the one the model records; not
+    with --images), it holds at least ``frames`` of them."""
+    name = dataset or recorded
+    if images is None and name:
+        check_dataset_frames(frames, name, data_dir)
 
 
 def as_model_input(x: np.ndarray, in_shape, what: str) -> np.ndarray:
