@@ -3,8 +3,9 @@
 Two builds of one tiny model (784-16-10, one epoch on 500 images) into two different build directories are
 compared file by file. Only what must differ is masked: the build directory's own path, and the JSON fields
 that are wall-clock durations or timestamps. Caches (Verilator, Yosys, FINN's scratch) are not artifacts and
-are left out. The default tier compares export, compile and stitch (the RTL and weight files); the slow tier
-runs through rtlsim, estimate and the deploy package (no Vivado on PATH).
+are left out. The default tier compares export, compile and stitch (the RTL and weight files), then the Vivado project and
+deploy package generated from each stitched design; the slow tier runs the whole build (estimate, rtlsim,
+reports, deploy stage; no Vivado on PATH).
 
 The converse: a build is reused only for the same inputs. A checkpoint replaced by another under the same
 name (options.json records its hash) redoes the export and everything after it.
@@ -20,11 +21,15 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("finn")
 
+from sbnn.bitstreams.deploy import make_deploy_package  # noqa: E402
+from sbnn.bitstreams.vivado import generate_vivado_project, io_from_stitched  # noqa: E402
 from sbnn.cli import main  # noqa: E402
+from sbnn.hls.stitch import load_design  # noqa: E402
 from sbnn.flow.build import CACHES  # noqa: E402
 
 # no vivado on PATH (the build stops at a ready project); the venv's bin first: Verilator's make calls `python`
@@ -89,14 +94,29 @@ def _masked(path: Path, build: Path) -> bytes:
     return data
 
 
-def _digests(build: Path) -> dict[str, str]:
+def _digests(build: Path, root: Path | None = None) -> dict[str, str]:
+    """Masked digests of the files under ``root`` (default: the build directory itself)."""
     out = {}
-    for p in sorted(build.rglob("*")):
-        rel = p.relative_to(build)
+    root = root or build
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
         if rel.parts[0] in SKIPPED or not p.is_file():
             continue
         out[rel.as_posix()] = hashlib.sha256(_masked(p, build)).hexdigest()
     return out
+
+
+def _package(build: Path) -> Path:
+    """The Vivado project and deploy package of the build's stitched design, as the deploy stage makes them
+    (fixed stand-in images: the shipped images' determinism is the rtlsim stage's, checked in the slow tier)."""
+    design = load_design(build / "stitch")
+    io = io_from_stitched(design)
+    pkg = build / "package"
+    proj = generate_vivado_project(design.rtl_dir, design.top, io, "pynq-z2", pkg / "vivado", jobs=2,
+                                   extra={"meaning": io["meaning"]})
+    images = np.arange(3 * io["input"].elems, dtype=np.uint8).reshape(3, *io["input"].shape)
+    make_deploy_package(proj, pkg / "deploy", images=images, labels=np.array([0, 1, 2]), expected_accuracy=1 / 3)
+    return pkg
 
 
 def _assert_same_builds(a: Path, b: Path) -> None:
@@ -106,7 +126,7 @@ def _assert_same_builds(a: Path, b: Path) -> None:
     assert not differing, f"files that differ between two builds of the same model and options: {differing}"
 
 
-def test_compile_and_stitch_are_byte_identical_across_build_dirs(tiny_ckpt, tmp_path):
+def test_compile_stitch_and_package_are_byte_identical_across_build_dirs(tiny_ckpt, tmp_path):
     a, b = _two_build_dirs(tmp_path)
     _build(tiny_ckpt, a, "--stop-step", "stitch")
     _build(tiny_ckpt, b, "--stop-step", "stitch")
@@ -114,6 +134,10 @@ def test_compile_and_stitch_are_byte_identical_across_build_dirs(tiny_ckpt, tmp_
     assert any(n.startswith("stitch/rtl/") and n.endswith((".v", ".sv")) for n in names), sorted(names)
     assert any(n.startswith("compile/") for n in names) and "export/model.qonnx.onnx" in names
     _assert_same_builds(a, b)
+    pa, pb = _digests(a, _package(a)), _digests(b, _package(b))
+    assert {"vivado/build_vivado.tcl", "deploy/config.json", "deploy/README.md", "deploy/driver.py",
+            "deploy/test_images.npy"} <= set(pa), sorted(pa)
+    assert pa == pb, f"package files that differ: {sorted(k for k in pa if pa[k] != pb.get(k))}"
 
 
 @pytest.mark.slow
