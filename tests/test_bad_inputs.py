@@ -173,9 +173,28 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: max(1, len(data) // 2)])
 
 
+# read-only mounts made by unwritable() as root, unmounted after each case
+MOUNTED: list[Path] = []
+
+
 def unwritable(path: Path) -> None:
+    """``path`` as a directory the command cannot write: mode 0o500, or, as root (whom modes do not stop), a
+    read-only tmpfs mounted there (the "under a read-only mount" class); skipped where root cannot mount."""
     path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o500)
+    if not AS_ROOT:
+        path.chmod(0o500)
+        return
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        pytest.skip(f"running as root and cannot mount a read-only tmpfs ({res.stderr.strip()}): no unwritable "
+                    "directory to test with")
+    MOUNTED.append(path)
+
+
+def unmount_all() -> None:
+    while MOUNTED:
+        subprocess.run(["umount", str(MOUNTED.pop())], check=True)
 
 
 # ---- the catalogue -----------------------------------------------------------------------------------------
@@ -186,7 +205,7 @@ class Case:
     setup: Callable[[Env], None] | None = None
     expect: str = ""                  # a word the error line must contain (says which check fired)
     prog: str = "sbnn"                # sbnn, or "driver" for the deploy package's driver.py
-    needs_permissions: bool = False   # chmod cases: meaningless as root
+    needs_permissions: bool = False   # unwritable-directory cases (chmod, or a read-only mount as root)
 
 
 def T(*args: str) -> Callable[[Env], list[str]]:
@@ -493,19 +512,21 @@ def run_command(case: Case, argv: list[str]) -> int:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_before_any_work(case, tiny, tmp_path, capsys, no_work):
-    if case.needs_permissions and AS_ROOT:
-        pytest.skip("running as root: chmod 0o500 does not stop root from writing")
     env = Env(tmp_path / "case", tiny)
     env.root.mkdir()
-    argv = case.argv(env)
-    if case.setup:
-        case.setup(env)
-    inputs = snapshot(env.root, env.outputs)
-    all_before = {p for p in env.root.rglob("*") if p.is_file()}
-    capsys.readouterr()
     try:
+        argv = case.argv(env)
+        if case.setup:
+            case.setup(env)
+        inputs = snapshot(env.root, env.outputs)
+        all_before = {p for p in env.root.rglob("*") if p.is_file()}
+        capsys.readouterr()
         rc = run_command(case, argv)
+        # what the command left, seen while a read-only mount still covers its target
+        after_inputs = snapshot(env.root, env.outputs)
+        complete = looks_complete(env.root, all_before)
     finally:
+        unmount_all()
         for p in env.root.rglob("*"):   # the chmod cases: let pytest clean up
             if p.is_dir():
                 p.chmod(0o755)
@@ -515,8 +536,8 @@ def test_bad_input_is_one_line_before_any_work(case, tiny, tmp_path, capsys, no_
     assert "Traceback" not in out + err, err
     assert len(lines) == 1 and ERROR_LINE.match(lines[0]), f"want one error line, got:\n{err}"
     assert case.expect in lines[0], f"error line lacks {case.expect!r}: {lines[0]}"
-    assert snapshot(env.root, env.outputs) == inputs, "the user's input files changed"
-    assert not looks_complete(env.root, all_before), "a failing command left a result that looks finished"
+    assert after_inputs == inputs, "the user's input files changed"
+    assert not complete, "a failing command left a result that looks finished"
 
 
 def test_catalogue_covers_every_command_and_enough_cases():
