@@ -167,6 +167,20 @@ def test_cli_export_and_compile(trained, tmp_path, capsys):
     assert "SparseXnorMVAU_0" in text and "est. LUT" in text and "compiled in" in text
 
 
+def test_interrupted_export_leaves_neither_model_nor_temporary_file(trained, tmp_path, monkeypatch):
+    """Ctrl-C during the final check of an export: no .onnx that looks finished and no *.tmp.onnx left."""
+    from sbnn.export import qonnx_export
+
+    def interrupted(_model):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qonnx_export.onnx.checker, "check_model", interrupted)
+    out = tmp_path / "m.onnx"
+    with pytest.raises(KeyboardInterrupt):
+        qonnx_export.export_checkpoint(trained["zero-beta"], out, evaluate=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "an interrupted export left files behind"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bipolar", "zero-beta", "alpha-beta", "alpha-beta-pc"])
 def test_bitexact_chain_full_test_set(compiled, name):
