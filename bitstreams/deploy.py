@@ -28,6 +28,8 @@ from sbnn.errors import UserError
 from sbnn.hls import streams
 from sbnn.hls.stitch import load_design
 
+from .checklist import BoardExpectations, board_checklist
+from .driver import PYNQ_PYTHON, PYNQ_VENV
 from .packing import StreamSpec, validate_frames
 from .vivado import (TEMPLATES, VIVADO_COMMAND, VivadoResult, fill_template, generate_vivado_project,
                      io_from_stitched, load_project, run_vivado)
@@ -95,11 +97,13 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
                         images: np.ndarray | None = None, labels: np.ndarray | None = None,
                         expected_accuracy: float | None = None, meaning: str | None = None,
                         batch: int = 1000, rtlsim_accuracy: float | None = None,
-                        rtlsim_frames: int | None = None) -> DeployPackage:
+                        rtlsim_frames: int | None = None,
+                        rtlsim_cycles_per_frame: float | None = None) -> DeployPackage:
     """Assemble the deploy folder from a generated (and possibly built) Vivado project.
 
     ``expected_accuracy``: measured on exactly ``images`` (what the driver will see on the board);
-    ``rtlsim_accuracy`` over ``rtlsim_frames`` verified frames is stated separately, labelled as such."""
+    ``rtlsim_accuracy`` over ``rtlsim_frames`` verified frames is stated separately, labelled as such.
+    ``rtlsim_cycles_per_frame`` (steady state) gives the README checklist's frames/s at the board clock."""
     project_dir, out = Path(project_dir), Path(out_dir)
     meta = load_project(project_dir)
     in_spec, out_spec = _spec(meta, "input"), _spec(meta, "output")
@@ -139,11 +143,14 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
                 raise UserError(f"deploy test labels: {labels.shape[0]} labels for {n_images} images")
             _save_atomic(out / "test_labels.npy", labels)
             files.append("test_labels.npy")
+    expect = BoardExpectations(design, out.name, complete, n_images,
+                               expected_accuracy if n_images else None, float(meta["fclk_mhz"]),
+                               rtlsim_cycles_per_frame, int(batch))
     cfg = make_config(in_spec, out_spec, meaning=meaning, design=design, board=meta["board"], part=meta["part"],
                       ps=meta["ps"], fclk_mhz=meta["fclk_mhz"], batch=batch, expected_accuracy=expected_accuracy,
                       dma_max_bytes=meta.get("dma_max_bytes", (1 << 26) - 1), ip=meta.get("ip"),
                       expected_accuracy_images=n_images or None,
-                      accuracy_rtlsim=rtlsim_accuracy, accuracy_rtlsim_frames=rtlsim_frames)
+                      accuracy_rtlsim=rtlsim_accuracy, accuracy_rtlsim_frames=rtlsim_frames, **expect.config_fields())
     _write_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
     files.append("config.json")
     exp = ("not measured" if expected_accuracy is None else
@@ -156,6 +163,8 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
               f"({project_dir.resolve()}), then copy `output/{design}.bit` and `output/{design}.hwh` here.\n")
     readme = fill_template((TEMPLATES / "deploy_README.md.in").read_text(), {
         "DESIGN": design, "BOARD": meta["board"], "FCLK_MHZ": f"{meta['fclk_mhz']:g}", "STATUS": status,
+        "DEPLOY_DIR": out.name, "PYNQ_VENV": PYNQ_VENV, "PYNQ_PYTHON": PYNQ_PYTHON,
+        "CHECKLIST": board_checklist(expect),
         "EXPECTED": exp, "EXPECTED_NOTE": note, "N_IMAGES": n_images or "your", "IN_SHAPE": "(N, " + ", ".join(map(str, in_spec.shape)) + ")",
         "IN_DTYPE": in_spec.dtype.name, "IN_KIND": in_spec.kind, "IN_BITS": in_spec.elem_bits,
         "LAYOUT_NOTE": ("" if cfg["image_layout"] is None else

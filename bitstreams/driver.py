@@ -1,9 +1,10 @@
 """Driver of an sbnn accelerator: one API over the board (PYNQ) and over simulation.
 
 This file is copied verbatim into every deploy package as ``driver.py``, next to
-``packing.py``, ``streams.py`` and ``config.json``. On the board::
+``packing.py``, ``streams.py`` and ``config.json``. On the board (PYNQ 2.7 or newer, where pynq lives
+in the PYNQ virtualenv, not in the system Python)::
 
-    sudo python3 driver.py --images test_images.npy --labels test_labels.npy --throughput 10000
+    sudo /usr/local/share/pynq-venv/bin/python3 driver.py --images test_images.npy --labels test_labels.npy
 
 On the host the same classes run over a simulation backend (the tests do this),
 so the packing and unpacking code that runs on the board is the code the host
@@ -46,6 +47,10 @@ else:  # run as a script from a deploy package: packing.py (and its streams.py) 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPUT_MEANINGS = ("class_index", "scores", "raw")
+# PYNQ >= 2.7 installs pynq into this virtualenv (activated by /etc/profile.d/pynq_venv.sh for root logins)
+PYNQ_VENV = "/usr/local/share/pynq-venv"
+PYNQ_PYTHON = PYNQ_VENV + "/bin/python3"
+DMA_TIMEOUT_S = 10.0   # per DMA transfer; config.json's dma_timeout_s overrides it
 
 
 def load_config(config) -> dict:
@@ -104,12 +109,11 @@ class PynqBackend(Backend):
 
     name = "pynq"
 
-    def __init__(self, bitfile: str, config, max_frames: int = 0):
+    def __init__(self, bitfile: str, config, max_frames: int = 0, timeout_s: float = 0.0):
         try:  # lazily: pynq exists only on the board's PYNQ image, never on the host
             import pynq
         except ImportError:
-            raise RuntimeError("pynq is not installed: run driver.py on the board's PYNQ image "
-                               "(sudo python3 driver.py ...), or use a SimBackend on the host") from None
+            raise RuntimeError(pynq_missing_message()) from None
         if not os.path.isfile(bitfile):
             raise FileNotFoundError("bitfile %s not found (the .hwh must sit next to it)" % bitfile)
         cfg = load_config(config)
@@ -124,6 +128,7 @@ class PynqBackend(Backend):
         max_bytes = int(cfg.get("dma_max_bytes", (1 << 26) - 1))
         cap = max_bytes // max(self.in_spec.frame_bytes, self.out_spec.frame_bytes)
         self.capacity = max(1, min(cap, max_frames or int(cfg.get("max_frames_per_transfer", 10000))))
+        self.timeout_s = float(timeout_s or cfg.get("dma_timeout_s") or DMA_TIMEOUT_S)
         self.ibuf = self.obuf = None
         self.allocated = 0
 
@@ -147,8 +152,8 @@ class PynqBackend(Backend):
             self.out_beats.write(0, k * self.out_spec.beats)
             self.dma.recvchannel.transfer(self.obuf, nbytes=k * ob)
             self.dma.sendchannel.transfer(self.ibuf, nbytes=k * ib)
-            self.dma.sendchannel.wait()
-            self.dma.recvchannel.wait()
+            wait_dma(self.dma.sendchannel, "MM2S (input)", self.timeout_s)
+            wait_dma(self.dma.recvchannel, "S2MM (output)", self.timeout_s)
             _sync(self.obuf, "invalidate", "sync_from_device")
             out[start:start + k] = np.asarray(self.obuf[:k * ob]).reshape(k, ob)
         return out
@@ -159,6 +164,33 @@ class PynqBackend(Backend):
                 buf.freebuffer()
         self.ibuf = self.obuf = None
         self.allocated = 0
+
+
+def pynq_missing_message() -> str:
+    """What to run instead when this Python has no pynq (PYNQ >= 2.7 keeps it in its virtualenv)."""
+    if os.path.isfile(PYNQ_PYTHON):
+        return ("pynq is not installed in %s: run with the PYNQ virtualenv's Python, "
+                "`sudo %s driver.py ...` (or `sudo -i`, `source /etc/profile.d/pynq_venv.sh`, then python3)"
+                % (sys.executable, PYNQ_PYTHON))
+    return ("pynq is not installed: run driver.py on the board's PYNQ image (2.7 or newer: `sudo %s driver.py ...`),"
+            " or use a SimBackend on the host" % PYNQ_PYTHON)
+
+
+def wait_dma(channel, what: str, timeout_s: float, poll_s: float = 1e-4) -> None:
+    """Wait until a PYNQ AXI DMA channel is idle again, at most ``timeout_s`` seconds.
+
+    PYNQ's ``channel.wait()`` polls without a deadline: a stalled accelerator (or a stream out of step
+    after an earlier failure) would hang the driver for ever."""
+    deadline = time.monotonic() + timeout_s
+    while not channel.idle:
+        if getattr(channel, "error", False):
+            raise RuntimeError("DMA %s channel reported an error; reload the overlay (run driver.py again, or "
+                               "Accelerator.on_board() from Python) to reset the accelerator and the DMA" % what)
+        if time.monotonic() > deadline:
+            raise RuntimeError("DMA %s transfer did not complete within %g s: the accelerator stalled or its stream "
+                               "is out of step; reload the overlay (run driver.py again, or Accelerator.on_board() "
+                               "from Python) to reset the accelerator and the DMA" % (what, timeout_s))
+        time.sleep(poll_s)
 
 
 def _sync(buf, *names) -> None:
@@ -181,11 +213,11 @@ class Accelerator:
         self.batch = int(batch or self.config.get("batch", 1000))
 
     @classmethod
-    def on_board(cls, bitfile: str = "", config: str = "", batch: int = 0) -> "Accelerator":
+    def on_board(cls, bitfile: str = "", config: str = "", batch: int = 0, timeout_s: float = 0.0) -> "Accelerator":
         config = config or os.path.join(HERE, "config.json")
         cfg = load_config(config)
         bitfile = bitfile or os.path.join(os.path.dirname(os.path.abspath(config)), cfg.get("bitfile", ""))
-        return cls(cfg, PynqBackend(bitfile, cfg), batch)
+        return cls(cfg, PynqBackend(bitfile, cfg, timeout_s=timeout_s), batch)
 
     # ---- packing ------------------------------------------------------------
     def pack(self, frames: np.ndarray) -> np.ndarray:
@@ -290,6 +322,8 @@ def _check_options(args) -> None:
     """Numbers and paths of the command line, before anything is loaded onto the board."""
     if args.batch < 0:
         raise ValueError("--batch must be >= 0 frames per transfer (0: config.json's batch), got %d" % args.batch)
+    if args.timeout < 0:
+        raise ValueError("--timeout must be >= 0 seconds (0: config.json's dma_timeout_s), got %g" % args.timeout)
     if args.throughput < 0:
         raise ValueError("--throughput must be >= 0 frames (0: no measurement), got %d" % args.throughput)
     if args.out and os.path.isdir(args.out):
@@ -315,6 +349,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=0, help="frames per DMA transfer (default from config.json)")
     p.add_argument("--throughput", type=int, default=0, metavar="N", help="also measure frames/s over N frames")
     p.add_argument("--out", default="", help="write the predicted labels to this .npy file")
+    p.add_argument("--timeout", type=float, default=0.0, metavar="S",
+                   help="seconds a DMA transfer may take before the driver gives up (default: config.json's "
+                        "dma_timeout_s, else %g)" % DMA_TIMEOUT_S)
     p.add_argument("--layout", default="", choices=("", "NCHW", "NHWC"),
                    help="layout of --images for conv nets: NCHW (PyTorch) or NHWC (default: config.json's "
                         "image_layout, the layout of test_images.npy)")
@@ -330,7 +367,7 @@ def main(argv=None) -> int:
         # the inputs are read and checked before the board is programmed
         x = _load_images(images, StreamSpec.from_dict(cfg["input"]), args.layout) if os.path.isfile(images) else None
         y = _load_labels(labels, x) if x is not None and labels and os.path.isfile(labels) else None
-        acc = Accelerator.on_board(args.bitfile, args.config, args.batch)
+        acc = Accelerator.on_board(args.bitfile, args.config, args.batch, args.timeout)
         if x is not None:
             t0 = time.perf_counter()
             pred = acc.infer(x, args.layout)

@@ -38,7 +38,10 @@ from pathlib import Path
 
 from sbnn.errors import UserError
 
+from sbnn.export.notice import warn
+
 from .boards import Board, get_board
+from .hwh import check_fclk
 from .packing import StreamSpec, pow2_at_least
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -66,6 +69,7 @@ class PSPorts:
     slave_aclk: str
     config: dict
     dma_addr_bits: int
+    clock_config: dict        # the fabric clock's CONFIG, applied key by key in this order after ``config``
 
 
 def ps_ports(board: Board) -> PSPorts:
@@ -80,9 +84,10 @@ def ps_ports(board: Board) -> PSPorts:
         return PSPorts("Zynq-7000 PS (processing_system7)", "xilinx.com:ip:processing_system7:*",
                        "xilinx.com:bd_rule:processing_system7", "FCLK_CLK0", "FCLK_RESET0_N",
                        "M_AXI_GP0", "M_AXI_GP0_ACLK", f"S_AXI_HP{n}", f"S_AXI_HP{n}_ACLK",
-                       {"PCW_FPGA0_PERIPHERAL_FREQMHZ": fclk, "PCW_EN_CLK0_PORT": "1", "PCW_EN_RST0_PORT": "1",
+                       {"PCW_EN_CLK0_PORT": "1", "PCW_EN_RST0_PORT": "1",
                         "PCW_USE_M_AXI_GP0": "1", f"PCW_USE_S_AXI_HP{n}": "1",
-                        f"PCW_S_AXI_HP{n}_DATA_WIDTH": "64"}, 32)
+                        f"PCW_S_AXI_HP{n}_DATA_WIDTH": "64"}, 32,
+                       {"PCW_FPGA0_PERIPHERAL_FREQMHZ": fclk})
     if board.ps == "ps8":
         m = re.fullmatch(r"S_AXI_HP([0-3])_FPD", board.memory)
         mc = re.fullmatch(r"S_AXI_HPC([01])_FPD", board.memory)
@@ -97,9 +102,11 @@ def ps_ports(board: Board) -> PSPorts:
         return PSPorts("Zynq UltraScale+ PS (zynq_ultra_ps_e)", "xilinx.com:ip:zynq_ultra_ps_e:*",
                        "xilinx.com:bd_rule:zynq_ultra_ps_e", "pl_clk0", "pl_resetn0",
                        "M_AXI_HPM0_FPD", "maxihpm0_fpd_aclk", board.memory, aclk,
-                       {"PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ": fclk, "PSU__FPGA_PL0_ENABLE": "1",
+                       {"PSU__FPGA_PL0_ENABLE": "1",
                         "PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "0", "PSU__USE__M_AXI_GP2": "0",
-                        f"PSU__USE__S_AXI_GP{gp}": "1", f"PSU__SAXIGP{gp}__DATA_WIDTH": "128"}, 64)
+                        f"PSU__USE__S_AXI_GP{gp}": "1", f"PSU__SAXIGP{gp}__DATA_WIDTH": "128"}, 64,
+                       # as FINN's Zynq flow: without the override the board preset's basic clocks win
+                       {"PSU__OVERRIDE__BASIC_CLOCK": "0", "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ": fclk})
     raise UserError(f"board {board.name}: unknown processing system {board.ps!r} (expected ps7 or ps8)")
 
 
@@ -255,7 +262,8 @@ def wrapper_verilog(wrapper: str, top: str, ports: TopPorts, io_in: PortIO, io_o
     out_expr = "core_tdata" if odb == ob else f"{{{{{odb - ob}{{1'b0}}}}, core_tdata}}"
     return fill_template((TEMPLATES / "sbnn_dma_wrapper.v.in").read_text(), {
         "WRAPPER": wrapper, "TOP": top, "IN_PREFIX": ports.in_prefix, "OUT_PREFIX": ports.out_prefix,
-        "IN_BITS": io_in.tdata_bits, "IN_DMA_BITS": io_in.dma_bits, "OUT_BITS": ob, "OUT_DMA_BITS": odb,
+        "IN_BITS": io_in.tdata_bits, "IN_DMA_BITS": io_in.dma_bits, "IN_DMA_BYTES": io_in.dma_bits // 8,
+        "OUT_BITS": ob, "OUT_DMA_BITS": odb,
         "OUT_DMA_BYTES": odb // 8, "IN_PAD_WAIVER": pad.rstrip("\n"), "OUT_TDATA_EXPR": out_expr})
 
 
@@ -315,6 +323,7 @@ def generate_vivado_project(stitched_rtl_dir, top_name: str, io_widths, board, o
     (out / "rtl" / f"{wrapper}.v").write_text(wrapper_verilog(wrapper, top_name, ports, io_in, io_out))
     jobs = jobs or max(1, min(8, os.cpu_count() or 1))
     ps_cfg = " \\\n".join(f"    CONFIG.{k} {{{v}}}" for k, v in pp.config.items())
+    clock_cfg = " \\\n".join(f"    CONFIG.{k} {{{v}}}" for k, v in pp.clock_config.items())
     values = {
         "BOARD": board.name, "PART": board.part, "BOARD_PART": board.board_part, "PS": board.ps,
         "PS_NAME": pp.name, "FCLK_MHZ": _fmt_mhz(board.fclk_mhz), "TOP": top_name, "WRAPPER": wrapper,
@@ -324,6 +333,7 @@ def generate_vivado_project(stitched_rtl_dir, top_name: str, io_widths, board, o
         "DMA_ADDR_BITS": pp.dma_addr_bits, "JOBS": jobs, "PS_VLNV": pp.vlnv, "PS_RULE": pp.rule,
         "PS_CLK": pp.clk, "PS_RESETN": pp.resetn, "PS_MASTER": pp.master, "PS_MASTER_ACLK": pp.master_aclk,
         "PS_SLAVE": pp.slave, "PS_SLAVE_ACLK": pp.slave_aclk, "PS_CONFIG": ps_cfg + " \\",
+        "PS_CLOCK_CONFIG": clock_cfg + " \\",
     }
     (out / TCL_NAME).write_text(fill_template((TEMPLATES / "build_vivado.tcl.in").read_text(), values))
     meta = {
@@ -381,6 +391,7 @@ class VivadoResult:
     vivado: str | None = None
     wall_s: float = 0.0
     summary: dict = field(default_factory=dict)
+    clock: dict | None = None   # built only: the .hwh's fabric clock against the requested one (hwh.ClockCheck)
 
     @property
     def built(self) -> bool:
@@ -390,7 +401,8 @@ class VivadoResult:
         return {"status": self.status, "message": self.message, "project_dir": str(self.project_dir),
                 "bit": str(self.bit) if self.bit else None, "hwh": str(self.hwh) if self.hwh else None,
                 "log": str(self.log) if self.log else None, "vivado": self.vivado,
-                "wall_s": round(self.wall_s, 1), "summary": self.summary}
+                "wall_s": round(self.wall_s, 1), "summary": self.summary,
+                **({"clock": self.clock} if self.clock is not None else {})}
 
 
 def find_vivado(vivado: str | None = None) -> str | None:
@@ -453,7 +465,11 @@ def run_vivado(project_dir, vivado: str | None = None, timeout_s: float | None =
     wns = summary.get("wns_ns")
     if isinstance(wns, (int, float)) and wns < 0:
         msg += f" (timing NOT met: WNS {wns} ns at {meta['fclk_mhz']} MHz)"
-    return VivadoResult("built", project_dir, msg, bit, hwh, log, exe, wall, summary)
+    clock = check_fclk(hwh, float(meta["fclk_mhz"]))
+    if not clock.ok:
+        warn(clock.message)
+        msg += f" (fabric clock NOT as requested: {clock.message})"
+    return VivadoResult("built", project_dir, msg, bit, hwh, log, exe, wall, summary, clock.to_dict())
 
 
 def _first_error(log: Path) -> str:

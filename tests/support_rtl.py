@@ -101,8 +101,11 @@ if mode != "nofiles":
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, bit), "wb") as fh:
         fh.write(b"FAKEBIT")
-    with open(os.path.join(out_dir, hwh), "w") as fh:
-        fh.write("<MODULES/>\n")
+    fclk = os.environ.get("FAKE_VIVADO_FCLK_MHZ") or re.search(r"^set fclk_mhz\s+(\S+)", tcl, re.M).group(1)
+    with open(os.path.join(out_dir, hwh), "w") as fh:   # the PS's achieved PL clock, as Vivado records it
+        fh.write('<EDKSYSTEM><MODULES><MODULE INSTANCE="zynq_ps" MODTYPE="processing_system7"><PARAMETERS>'
+                 '<PARAMETER NAME="PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ" VALUE="%s"/></PARAMETERS></MODULE>'
+                 '</MODULES></EDKSYSTEM>\n' % fclk)
     with open(os.path.join(out_dir, "vivado_summary.json"), "w") as fh:
         fh.write('{{"wns_ns": 0.125, "whs_ns": 0.05, "vivado_version": "2099.1"}}\n')
 print("fake vivado done")
@@ -158,16 +161,18 @@ proc unknown {cmd args} {
 '''
 
 
-def dry_run_tcl(project_dir, board_files_installed: bool = True) -> list[list[str]]:
+def dry_run_tcl(project_dir, board_files_installed: bool = True, extra_stubs: str = "") -> list[list[str]]:
     """Source ``build_vivado.tcl`` in Python's embedded Tcl with Vivado commands stubbed; returns the
     Vivado commands called, in order. Real Tcl runs for everything else (variables, file copies,
     the $readmemh staging), so syntax errors, undefined variables and broken paths fail here.
-    A stubbed ``launch_runs impl_1`` leaves a .bit and .hwh where Vivado would."""
+    A stubbed ``launch_runs impl_1`` leaves a .bit and .hwh where Vivado would. ``extra_stubs``: Tcl
+    evaluated after the stubs (procs that replace them). A Tcl error in the script raises ``tkinter.TclError``."""
     import tkinter  # lazily: Python builds without Tcl exist; callers skip on this ImportError
 
     project_dir = Path(project_dir)
     tcl = tkinter.Tcl()
     tcl.eval(_STUBS)
+    tcl.eval(extra_stubs)
     meta_board = json.loads((project_dir / "project.json").read_text())["board_part"]
     tcl.setvar("stub_board_parts", meta_board if board_files_installed else "")
     tcl.setvar("stub_run_dir", str(project_dir / "vivado_project" / "runs" / "impl_1"))

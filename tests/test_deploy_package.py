@@ -47,7 +47,10 @@ def test_package_without_bitstream(project, tmp_path):
     assert conf["output"]["kind"] == "int" and conf["output"]["meaning"] == "scores"
     assert conf["runtime_weights"] is None and conf["ip"] == {"dma": "dma", "out_beats": "out_beats", "accel": "accel"}
     readme = (pkg.path / "README.md").read_text()
-    assert "sudo python3 driver.py --bitfile sbnn_accel.bit --images test_images.npy" in readme
+    # PYNQ >= 2.7: pynq lives in the PYNQ virtualenv; the folder copied is the one written
+    assert "sudo /usr/local/share/pynq-venv/bin/python3 driver.py --throughput 10000" in readme
+    assert "sudo python3 driver.py" not in readme and "source /etc/profile.d/pynq_venv.sh" in readme
+    assert "scp -r deploy xilinx@<board>:~/" in readme and "\n    cd deploy\n" in readme
     assert "93.17 %" in readme and "not built yet" in readme and "vivado -mode batch -source build_vivado.tcl" in readme
     assert np.array_equal(np.load(pkg.path / "test_images.npy"), a)
 
@@ -63,7 +66,7 @@ def test_package_states_the_accuracy_of_its_own_images_apart_from_rtlsim(project
     assert conf["expected_accuracy"] == 0.85 and conf["expected_accuracy_images"] == 20
     assert conf["accuracy_rtlsim"] == 0.9317 and conf["accuracy_rtlsim_frames"] == 1000
     readme = (pkg.path / "README.md").read_text()
-    assert "Expected accuracy on the\n20 shipped test images (`test_images.npy`" in readme
+    assert "Expected accuracy on the 20 shipped test images (`expected_accuracy` in config.json)" in readme
     assert "**85.00 %** (the hardware's outputs for exactly these images)" in readme
     assert "Over the 1,000 frames verified in rtlsim at build time" in readme and "93.17 %" in readme
     assert not list(pkg.path.glob("*.tmp")), "config.json, README.md and the .npy files are written atomically"

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import finn
@@ -27,13 +29,28 @@ FINN_RTLLIB = Path(finn.__file__).parent / "finn-rtllib"
 GENERIC_DOMAIN = "finn.custom_op.fpgadataflow"
 PATCHES = {"fifo.sv": patch_fifo}
 
-# Thresholding's AXI-Lite (runtime threshold writes) and second input are unused: tie them off.
+# Thresholding's AXI-Lite (runtime threshold writes) and second input are unused: tie them off. The stitched
+# top is a .v file, which Vivado reads as Verilog-2001: every constant is sized (no SystemVerilog '0), the
+# widths being those FINN's wrapper declares (finn-rtllib thresholding_template_wrapper.v).
 _THRESHOLDING_TIES = (
-    ".s_axilite_AWVALID(1'b0), .s_axilite_AWREADY(), .s_axilite_AWADDR('0), .s_axilite_WVALID(1'b0), "
+    ".s_axilite_AWVALID(1'b0), .s_axilite_AWREADY(), .s_axilite_AWADDR({addr}'d0), .s_axilite_WVALID(1'b0), "
     ".s_axilite_WREADY(), .s_axilite_WDATA(32'd0), .s_axilite_WSTRB(4'd0), .s_axilite_BVALID(), "
     ".s_axilite_BREADY(1'b1), .s_axilite_BRESP(), .s_axilite_ARVALID(1'b0), .s_axilite_ARREADY(), "
-    ".s_axilite_ARADDR('0), .s_axilite_RVALID(), .s_axilite_RREADY(1'b1), .s_axilite_RDATA(), "
-    ".s_axilite_RRESP(), .in1_V_TREADY(), .in1_V_TVALID(1'b0), .in1_V_TDATA('0)")
+    ".s_axilite_ARADDR({addr}'d0), .s_axilite_RVALID(), .s_axilite_RREADY(1'b1), .s_axilite_RDATA(), "
+    ".s_axilite_RRESP(), .in1_V_TREADY(), .in1_V_TVALID(1'b0), .in1_V_TDATA({sets}'d0)")
+
+
+def _clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+def thresholding_ties(wrapper_text: str) -> str:
+    """Tie-offs sized for one generated Thresholding wrapper, from its integer parameters."""
+    p = {k: int(v) for k, v in re.findall(r"\bparameter\s+(\w+)\s*=\s*(\d+)\b", wrapper_text)}
+    sets, c, pe, n = p["SETS"], p["C"], p["PE"], p["N"]
+    addr = _clog2(sets) + _clog2(c // pe) + _clog2(pe) + _clog2(n) + 2   # AWADDR/ARADDR: [..+1:0]
+    set_bits = ((_clog2(sets) if sets > 2 else 1) + 7) // 8 * 8             # in1_V_TDATA: padded to bytes
+    return _THRESHOLDING_TIES.format(addr=addr, sets=set_bits)
 
 
 class FinnRtlKernel(Kernel):
@@ -86,6 +103,11 @@ class ThresholdingKernel(FinnRtlKernel):
     """FINN's Thresholding_rtl; it refolds for the node it feeds so that the width converter between them
     converts by a whole ratio."""
 
+    def generate_hdl(self, inst, model, rtl_dir: Path, fpga_part: str, clk_ns: float) -> HdlFiles:
+        hdl = super().generate_hdl(inst, model, rtl_dir, fpga_part, clk_ns)
+        wrapper = (rtl_dir / f"{hdl.module}.v").read_text()
+        return replace(hdl, extra_ports=thresholding_ties(wrapper))
+
     def fold_to_consumer(self, inst, consumer) -> None:
         """Raise PE to the next divisor of the channel count that divides, or is a multiple of, the consumer's
         SIMD. Why: FINN's width converter (finn-rtllib vpc.sv) between PE and SIMD elements per beat that are
@@ -102,7 +124,7 @@ class ThresholdingKernel(FinnRtlKernel):
 
 THRESHOLDING = ThresholdingKernel("Thresholding_rtl", ["axi/hdl/axilite.sv", "thresholding/hdl/thresholding.sv",
                                                   "thresholding/hdl/thresholding_axi.sv"],
-                             extra_ports=_THRESHOLDING_TIES, short_name="Thres")
+                             short_name="Thres")
 FIFO = PassThroughKernel("StreamingFIFO_rtl", ["fifo/hdl/fifo.sv"], extra_ports=".count(), .maxcount()",
                      short_name="FIFO", in_layer_table=False)
 WIDTH_CONVERTER = PassThroughKernel("StreamingDataWidthConverter_rtl", ["dwc/hdl/vpc.sv", "dwc/hdl/dwc_axi.sv"],

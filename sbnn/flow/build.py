@@ -471,7 +471,7 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, sim: dict,
             pkg = make_deploy_package(proj, deploy, vivado_result=res, images=shipped,
                                       labels=None if stim is None else stim.labels,
                                       expected_accuracy=accuracy, rtlsim_accuracy=rtlsim_accuracy,
-                                      rtlsim_frames=rtlsim_frames)
+                                      rtlsim_frames=rtlsim_frames, rtlsim_cycles_per_frame=sim.get("cycles_per_frame"))
         finally:
             _restore_kept(deploy)
         _write_atomic(deploy / SOURCES, sha + "\n")
