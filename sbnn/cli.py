@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda or cuda:N")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torch DDP; gloo on CPU, nccl with "
+                   "one GPU each); each batch of --batch-size is split between them (default 1; under torchrun "
+                   "its ranks are used instead)")
     p.add_argument("--dataset", help=f"one of {', '.join(KNOWN_DATASETS)} (default {d.dataset})")
     p.add_argument("--model", help=f"one of {', '.join(MODELS)} (default {d.model})")
     p.add_argument("--hidden", help="MLP widths, e.g. 256,256,256")
@@ -70,6 +74,8 @@ def _add_train(sub) -> None:
 
 def _run_train(args) -> int:
     from sbnn.training.config import TrainConfig, load_config_file
+    from sbnn.training.distributed import launched_by_torchrun
+    from sbnn.training.launch import train_spawned, train_under_torchrun
     from sbnn.training.trainer import train
 
     values = load_config_file(args.config) if args.config else {}
@@ -79,8 +85,15 @@ def _run_train(args) -> int:
             values[name] = v
     cfg = TrainConfig.from_dict(values, where=args.config or "flags")
     cfg.weight_domain()  # validate the domain before loading data
-    metrics = train(cfg, args.out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
-                    device=args.device)
+    run = dict(data_dir=args.data_dir, resume=args.resume, progress=not args.quiet, device=args.device)
+    if launched_by_torchrun():
+        metrics = train_under_torchrun(cfg, args.out, **run)
+        if int(os.environ["RANK"]) != 0:
+            return 0
+    elif args.nproc != 1:
+        metrics = train_spawned(cfg, args.out, args.nproc, **run)
+    else:
+        metrics = train(cfg, args.out, **run)
     print(f"test accuracy {metrics['test_accuracy']:.4f}, weight sparsity {metrics['sparsity']:.3f}, "
           f"pruned {metrics['pruned']:.3f}; wrote {args.out}/checkpoint.pt and {args.out}/metrics.json")
     return 0
@@ -97,15 +110,35 @@ def _add_sweep(sub) -> None:
     p.add_argument("--train-subset", type=int)
     p.add_argument("--block", help="block-structured masks RxC for the {alpha,beta}, learned and {0,beta} points, as for train")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="train this many points at once (default 1)")
+    p.add_argument("--seeds", help="comma-separated seeds, every point trained once per seed; the table gives "
+                   "mean ± std (default: --seed)")
+    p.add_argument("--jobs", type=int, default=1, help="train this many points at once (default 1; with "
+                   "--executor ray and no --ray-address: the local Ray runtime's CPUs)")
+    p.add_argument("--executor", default="local", help="local (this machine's processes, default) or ray (each "
+                   "point a Ray task)")
+    p.add_argument("--ray-address", help="Ray cluster to run on, e.g. 10.0.0.1:6379 (default: start a local "
+                   "runtime); --out must be on a file system every node sees")
+    p.add_argument("--cpus-per-point", type=float, default=1.0, help="Ray: CPUs each point asks for (default 1)")
+    p.add_argument("--gpus-per-point", type=float, default=0.0, help="Ray: GPUs each point asks for (default 0; "
+                   "e.g. 0.25 puts four points on one GPU)")
+    p.add_argument("--threads-per-point", type=int, help="torch threads of each point (default: the cores split "
+                   "between --jobs; on Ray --cpus-per-point); equal counts give bit-equal results")
     p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run_sweep)
 
 
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} must be comma-separated integers, e.g. {flag} 0,1,2 (got '{text}')") from None
+
+
 def _run_sweep(args) -> int:
     from sbnn.training.config import TrainConfig
     from sbnn.training.sweep import sweep
+    from sbnn.training.sweep_exec import ExecutorConfig
 
     try:
         ecs = [float(v) for v in args.ecs.split(",") if v.strip()]
@@ -116,10 +149,15 @@ def _run_sweep(args) -> int:
                         "e.g. --ecs 0.5,0.1")
     base = TrainConfig(dataset=args.dataset, model=args.model, epochs=args.epochs, seed=args.seed,
                        train_subset=args.train_subset, block=args.block)
-    rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, jobs=args.jobs,
-                 device=args.device)
+    seeds = _int_list(args.seeds, "--seeds") if args.seeds is not None else None
+    executor = ExecutorConfig(kind=args.executor, jobs=args.jobs, ray_address=args.ray_address,
+                              cpus_per_point=args.cpus_per_point, gpus_per_point=args.gpus_per_point,
+                              threads_per_point=args.threads_per_point)
+    rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, device=args.device,
+                 seeds=seeds, executor=executor)
     print((Path(args.out) / "sweep.md").read_text())
-    print(f"wrote {args.out}/sweep.csv, sweep.md and sweep.png ({len(rows)} runs)")
+    runs = sum(r["seeds"] for r in rows)
+    print(f"wrote {args.out}/sweep.csv, sweep_runs.csv, sweep.md and sweep.png ({runs} runs)")
     return 0
 
 

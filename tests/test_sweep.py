@@ -62,3 +62,21 @@ def test_sweep_rejects_bad_jobs(tmp_path, capsys):
     rc = main(["sweep", "--dataset", "digits", "--jobs", "0", "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert rc == 2 and "--jobs" in err and err.count("\n") == 1
+
+
+def test_seeds_aggregate_to_mean_and_std():
+    """Rows per (scheme, EC) over the seeds: mean accuracy, sample std, difference of the means to the dense
+    baseline's; one seed leaves the std empty."""
+    from sbnn.training.sweep import aggregate
+
+    def run(scheme, ec, seed, acc):
+        return {"scheme": scheme, "ec_target": ec, "seed": seed, "connections": 0.1 if ec else 0.5,
+                "test_accuracy": acc, "epochs": 1, "seconds_per_epoch": 1.0, "run": f"{scheme}_{seed}"}
+
+    rows = aggregate([run("bipolar-dense", None, 0, 0.80), run("bipolar-dense", None, 1, 0.84),
+                      run("alpha-beta", 0.1, 0, 0.70), run("alpha-beta", 0.1, 1, 0.78)], [0, 1])
+    assert [r["seeds"] for r in rows] == [2, 2]
+    assert rows[0]["test_accuracy"] == pytest.approx(0.82)
+    assert rows[0]["test_accuracy_std"] == pytest.approx(0.0283, abs=1e-4)
+    assert rows[1]["delta_vs_dense"] == pytest.approx(-0.08) and rows[1]["run"] == "alpha-beta_0,alpha-beta_1"
+    assert aggregate([run("bipolar-dense", None, 0, 0.8)], [0])[0]["test_accuracy_std"] == ""

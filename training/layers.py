@@ -19,6 +19,8 @@ from brevitas.quant import SignedBinaryActPerTensorConst
 from brevitas.quant.scaled_int import Int8ActPerTensorFloatMinMaxInit
 from torch import nn
 
+from .distributed import global_moments, syncing_statistics
+
 
 class BipolarActQuant(SignedBinaryActPerTensorConst):
     """sign(x) in {-1, +1}; backward: identity for |x| <= 1 (hardtanh STE)."""
@@ -76,13 +78,17 @@ class TensorNorm(nn.Module):
 
     def forward(self, x):
         if self.training:
-            mean, var = x.mean(), x.var(unbiased=False)
+            if syncing_statistics():   # data-parallel: the global batch's statistics (see .distributed)
+                mean, var, n = global_moments(x, list(range(x.dim())))
+                unbiased = var * n / max(n - 1, 1)
+            else:
+                mean, var, unbiased = x.mean(), x.var(unbiased=False), x.var(unbiased=True)
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 # momentum None: cumulative average, as in torch's BatchNorm
                 m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                self.running_mean.mul_(1 - m).add_(m * mean.detach())
-                self.running_var.mul_(1 - m).add_(m * x.var(unbiased=True).detach())
+                self.running_mean.mul_(1 - m).add_(m * mean.detach().reshape(1))
+                self.running_var.mul_(1 - m).add_(m * unbiased.detach().reshape(1))
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias

@@ -1,33 +1,31 @@
 """Accuracy versus sparsity: {alpha, beta} vs {0, beta} vs +-1 with magnitude pruning.
 
-Every point is a full ``sbnn train`` run in its own folder under the sweep
-directory; a finished run (metrics.json present, same config) is reused, so an
-interrupted sweep picks up where it stopped. Outputs: ``sweep.csv``,
-``sweep.md`` (the table for the README) and ``sweep.png``.
+Every point (scheme, EC, seed) is a full ``sbnn train`` run in its own folder
+under the sweep directory; a finished run (metrics.json present, same config)
+is reused, so an interrupted sweep picks up where it stopped. Points run here,
+in a process pool or as Ray tasks (:mod:`.sweep_exec`). Outputs: ``sweep.csv``
+(mean and std over the seeds), ``sweep_runs.csv`` (every run), ``sweep.md``
+(the table for the README) and ``sweep.png``.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import multiprocessing as mp
 import os
+import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from sbnn.artifacts import check_output_dir
 from sbnn.errors import UserError
 
-from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .device import resolve_device
-from .trainer import CHECKPOINT, METRICS, train
+from .sweep_exec import ExecutorConfig, Point, check_ray_address, run_points
 
 SCHEMES = {
     "alpha-beta": "{α, β} closed form",
@@ -64,22 +62,6 @@ def run_config(base: TrainConfig, scheme: str, ec: float | None) -> TrainConfig:
     return replace(base, domain=scheme, ec=ec, prune="none", prune_target=0.0, ec_ramp_end=SPARSIFY_END)
 
 
-def _run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool, device: str = "auto") -> dict:
-    metrics_path = out / METRICS
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
-        if not cfg.differences(metrics.get("config", {})):
-            return metrics
-    resume = (out / CHECKPOINT).exists()
-    if resume:
-        stored = load_checkpoint(out / CHECKPOINT)["config"]
-        diff = ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in cfg.differences(stored))
-        if diff:
-            raise UserError(f"{out} holds a sweep point trained with other settings ({diff}); "
-                            "sweep into a new --out directory (nothing was changed)")
-    return train(cfg, out, data_dir=data_dir, resume=resume, progress=progress, device=device)
-
-
 def connections(metrics: dict, scheme: str) -> float:
     """Achieved share of the sparsified (hidden) layers' weights that cost hardware: at beta, or kept."""
     hidden = metrics["layers"][:-1] if metrics["config"].get("dense_classifier", True) else metrics["layers"]
@@ -89,71 +71,96 @@ def connections(metrics: dict, scheme: str) -> float:
     return sum(layer["weights"] * layer["connections"] for layer in hidden) / n
 
 
-def _run_point(cfg: TrainConfig, out: Path, data_dir, progress: bool, threads: int | None,
-               device: str = "auto") -> dict:
-    """One sweep point; in a worker process ``threads`` caps torch's intra-op threads."""
-    if threads:
-        torch.set_num_threads(threads)
-    return _run_or_reuse(cfg, out, data_dir, progress, device)
+def point_name(scheme: str, ec: float | None, seed: int) -> str:
+    """The folder of one run; seed 0 keeps the one-seed sweep's names, so its runs are reused."""
+    name = scheme if ec is None else f"{scheme}_ec{ec:g}"
+    return name if seed == 0 else f"{name}_seed{seed}"
 
 
-def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True,
-          jobs: int = 1, device: str = "auto") -> list[dict]:
-    """Run the baseline and every (scheme, EC) point; write csv, markdown table and plot.
+def sweep_points(base: TrainConfig, ecs: list[float], seeds: list[int],
+                 out: Path) -> list[tuple[str, float | None, Point]]:
+    """``(scheme, ec, point)`` for the baseline and every (scheme, EC), for every seed."""
+    grid = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
+    return [(scheme, ec, Point(point_name(scheme, ec, seed), run_config(replace(base, seed=seed), scheme, ec),
+                               out / point_name(scheme, ec, seed)))
+            for scheme, ec in grid for seed in seeds]
 
-    ``jobs > 1`` trains that many points at once in worker processes, the
-    machine's cores split between them (small MLPs use many cores poorly, so
-    this finishes a sweep sooner; per-epoch times are then those of a shared
-    machine, see bench/train_speed.py for idle figures).
-    """
+
+def _check_axes(ecs: list[float], seeds: list[int]) -> None:
     if not ecs:
         raise UserError("--ecs lists no EC value; pass comma-separated values in (0, 1), e.g. --ecs 0.5,0.1")
     for ec in ecs:
         if not 0.0 < ec < 1.0:
             raise UserError(f"sweep EC values must be in (0, 1), got {ec}")
-    if jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
-    resolve_device(device)   # a bad --device stops before any point is trained
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds must list distinct seeds >= 0, e.g. --seeds 0,1,2 (got {seeds})")
+
+
+def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True,
+          jobs: int = 1, device: str = "auto", seeds: list[int] | None = None,
+          executor: ExecutorConfig | None = None) -> list[dict]:
+    """Run the baseline and every (scheme, EC) point for every seed; write csv, markdown table and plot.
+
+    ``jobs > 1`` trains that many points at once in worker processes, the machine's cores split between
+    them (small MLPs use many cores poorly, so this finishes a sweep sooner; per-epoch times are then those
+    of a shared machine, see bench/train_speed.py for idle figures). ``executor`` (:mod:`.sweep_exec`) runs
+    the points on Ray instead. ``seeds`` (default: ``base.seed``) repeats every point; the table then gives
+    mean ± std over the seeds.
+    """
+    seeds = [base.seed] if seeds is None else seeds
+    _check_axes(ecs, seeds)
+    ex = executor or ExecutorConfig(jobs=jobs)
+    if not (ex.kind == "ray" and device.startswith("cuda")):   # a Ray cluster's GPUs need not be on this machine
+        resolve_device(device)   # a bad --device stops before any point is trained
+    check_ray_address(ex)
     out = Path(out_dir)
     check_output_dir(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
-    points = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
-    named = [(scheme, ec, run_config(base, scheme, ec), scheme if ec is None else f"{scheme}_ec{ec:g}")
-             for scheme, ec in points]
+    # absolute: Ray workers do not run in this folder (on a cluster --out must be on a shared file system)
+    named = sweep_points(base, ecs, seeds, out.resolve())
+    data_dir = str(Path(data_dir).resolve()) if data_dir else None
     # disable=None: the bar only on a terminal; either way one line per finished run (_finished)
     bar = tqdm(total=len(named), desc="sweep", unit="run", disable=None if progress else True)
     results: dict[str, dict] = {}
-    if jobs == 1:
-        for _, _, cfg, name in named:
-            results[name] = _run_or_reuse(cfg, out / name, data_dir, progress, device)
-            _finished(bar, f"{len(results)}/{len(named)} {name}", results[name], progress)
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_run_point, cfg, out / name, data_dir, False, threads, device): name
-                    for _, _, cfg, name in named}
-            try:
-                for fut in as_completed(futs):
-                    name = futs[fut]
-                    results[name] = fut.result()
-                    _finished(bar, f"{len(results)}/{len(named)} {name}", results[name], progress)
-            except BaseException:
-                for f in futs:
-                    f.cancel()
-                raise
+    for point, metrics in run_points([p for _, _, p in named], ex, data_dir=data_dir, progress=progress,
+                                     device=device):
+        results[point.name] = metrics
+        _finished(bar, f"{len(results)}/{len(named)} {point.name}", metrics, progress)
     bar.close()
+    runs = [_run_row(scheme, ec, p, results[p.name]) for scheme, ec, p in named]
+    rows = aggregate(runs, seeds)
+    _write_csv(out / "sweep_runs.csv", runs)
+    _write_csv(out / "sweep.csv", rows)
+    _write_text(out / "sweep.md", markdown_table(rows, base, ecs))
+    plot(rows, out / "sweep.png", base)
+    return rows
+
+
+def _run_row(scheme: str, ec: float | None, point: Point, m: dict) -> dict:
+    return {"scheme": scheme, "ec_target": ec, "seed": point.cfg.seed, "connections": round(connections(m, scheme), 4),
+            "test_accuracy": m["test_accuracy"], "epochs": m["epochs"],
+            "seconds_per_epoch": round(m["seconds_per_epoch"], 2), "run": point.name}
+
+
+def aggregate(runs: list[dict], seeds: list[int]) -> list[dict]:
+    """One row per (scheme, EC): means over the seeds, the accuracy's sample std (empty for one seed) and the
+    difference of the means to the dense baseline's."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["scheme"], r["ec_target"]), []).append(r)
     rows = []
-    for scheme, ec, _, name in named:
-        m = results[name]
-        rows.append({"scheme": scheme, "ec_target": ec, "connections": round(connections(m, scheme), 4),
-                     "test_accuracy": m["test_accuracy"], "epochs": m["epochs"],
-                     "seconds_per_epoch": round(m["seconds_per_epoch"], 2), "run": name})
+    for (scheme, ec), rs in groups.items():
+        acc = [r["test_accuracy"] for r in rs]
+        rows.append({"scheme": scheme, "ec_target": ec,
+                     "connections": round(statistics.fmean(r["connections"] for r in rs), 4),
+                     "test_accuracy": statistics.fmean(acc),
+                     "test_accuracy_std": round(statistics.stdev(acc), 4) if len(acc) > 1 else "",
+                     "seeds": len(rs), "epochs": rs[0]["epochs"],
+                     "seconds_per_epoch": round(statistics.fmean(r["seconds_per_epoch"] for r in rs), 2),
+                     "run": rs[0]["run"] if len(rs) == 1 else ",".join(r["run"] for r in rs)})
     base_acc = rows[0]["test_accuracy"]
     for r in rows:
         r["delta_vs_dense"] = round(r["test_accuracy"] - base_acc, 4)
-    _write_csv(out / "sweep.csv", rows)
-    (out / "sweep.md").write_text(markdown_table(rows, base, ecs))
-    plot(rows, out / "sweep.png", base)
     return rows
 
 
@@ -167,24 +174,33 @@ def _finished(bar: tqdm, which: str, metrics: dict, progress: bool) -> None:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def markdown_table(rows: list[dict], base: TrainConfig, ecs: list[float]) -> str:
     by = {(r["scheme"], r["ec_target"]): r for r in rows}
     dense = by[(BASELINE, None)]
-    lines = [f"{base.model.upper()} on {base.dataset} (full test set, {dense['epochs']} epochs each). "
-             f"Dense ±1 baseline: **{100 * dense['test_accuracy']:.2f} %**.", "",
+    seeds = f", mean ± std over {dense['seeds']} seeds" if dense["seeds"] > 1 else ""
+    lines = [f"{base.model.upper()} on {base.dataset} (full test set, {dense['epochs']} epochs each{seeds}). "
+             f"Dense ±1 baseline: **{_accuracy(dense)}**.", "",
              "| EC | " + " | ".join(SCHEMES.values()) + " |",
              "|---|" + "---|" * len(SCHEMES)]
     for ec in ecs:
         cells = []
         for s in SCHEMES:
             r = by[(s, ec)]
-            cell = f"{100 * r['test_accuracy']:.2f} % ({100 * r['delta_vs_dense']:+.2f})"
+            cell = f"{_accuracy(r)} ({100 * r['delta_vs_dense']:+.2f})"
             if abs(r["connections"] - ec) > 0.005:
                 cell += f", EC {r['connections']:.3f}"
             cells.append(cell)
@@ -195,6 +211,11 @@ def markdown_table(rows: list[dict], base: TrainConfig, ecs: list[float]) -> str
                  "EC = share of the hidden layers' weights that cost hardware (at β, or kept after pruning); "
                  "the classifier stays dense ±1 in every scheme.")
     return "\n".join(lines) + "\n"
+
+
+def _accuracy(row: dict) -> str:
+    std = f" ± {100 * row['test_accuracy_std']:.2f}" if row["seeds"] > 1 else ""
+    return f"{100 * row['test_accuracy']:.2f}{std} %"
 
 
 def plot(rows: list[dict], path: Path, base: TrainConfig) -> None:
@@ -208,8 +229,11 @@ def plot(rows: list[dict], path: Path, base: TrainConfig) -> None:
     for ax, zoom in zip(axes, (False, True)):
         ax.axhline(dense, color="gray", ls="--", label="±1 dense")
         for s, label in SCHEMES.items():
-            pts = sorted((r["connections"], 100 * r["test_accuracy"]) for r in rows if r["scheme"] == s)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            pts = sorted((r["connections"], 100 * r["test_accuracy"], 100 * (r["test_accuracy_std"] or 0.0))
+                         for r in rows if r["scheme"] == s)
+            # error bars: the std over the seeds (none with one seed)
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
+                        capsize=3, label=label)
         ax.set_xscale("log")
         ax.invert_xaxis()
         ax.set_xlabel("connections (share of weights at β / kept)  →  sparser")
