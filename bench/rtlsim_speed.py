@@ -9,6 +9,15 @@ unrolled), stitch, and rtlsim the test images (repeated until a run lasts
 VARIANTS. Every run is checked bit-exact against FINN's execution of the HW
 graph on the same frames.
 
+A variant is Verilator/g++ options plus the RTL text's formulation of the
+sparse MVAU's step and neuron selections: ``one case`` (rtlgen today: every
+lane's selections in one ``case``, verilog_text.case_select_many) or ``case
+per signal`` (the generator before: one ``always @*`` per selected signal,
+reproduced by stitching with case_select_many patched to emit one block per
+signal). Both formulations are the same logic for synthesis; Verilator's DFG
+pass turns the many small blocks into multiplexers whose arms it computes
+every cycle (the profile that found it: perf, see README).
+
 Reported per design and option set: the Verilator build time (verilate + g++,
 the cache is bypassed with a fresh build folder), the median over ``--reps``
 interleaved runs of simulated cycles per wall-clock second of the simulation
@@ -30,13 +39,17 @@ import resource
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 from sbnn.export.compile import compile_model
 from sbnn.export.qonnx_export import export_checkpoint
 from sbnn.flow.sim import reference, stitch_into
+from sbnn.hls.sparse_mvau import rtlgen
+from sbnn.hls.sparse_mvau.verilog_text import case_select
 from sbnn.hls.stitched_rtlsim import build_stitched, simulate_stitched
 from sbnn.hls.verilator import DEFAULT_SIM, SimOptions
 from sbnn.training.config import TrainConfig
@@ -55,12 +68,21 @@ DESIGNS = {
     "tfc_mem200": ("tfc", {"weight_mode": "memory", "target_fps": 5e5}),
     "tfc_baked_unrolled": ("tfc", {"unrolled": True}),
 }
+
+
+@dataclass(frozen=True)
+class Variant:
+    sim: SimOptions
+    one_case: bool = True   # the RTL formulation (module docstring)
+
+
 VARIANTS = {
-    "O1/O1 (before)": SimOptions(opt_fast="-O1", opt_slow="-O1"),
-    "O2/O0": SimOptions(opt_fast="-O2", opt_slow="-O0"),
-    "O3/O0": SimOptions(opt_fast="-O3", opt_slow="-O0"),
-    "O2/O0 threads 2": SimOptions(opt_fast="-O2", opt_slow="-O0", threads=2),
+    "case per signal O2/O0 (before)": Variant(DEFAULT_SIM, one_case=False),
+    "case per signal O2/O0 -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",)), one_case=False),
+    "one case O2/O0": Variant(DEFAULT_SIM),
+    "one case O2/O0 -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",))),
 }
+DEFAULT_VARIANT = Variant(DEFAULT_SIM)   # what sbnn builds: the generator's RTL, DEFAULT_SIM
 MAX_FRAMES = 60000   # frames per run (the packed stimulus is built in int64: 784 x 8 bytes a frame)
 
 
@@ -99,6 +121,19 @@ def fold_summary(crep: dict) -> dict:
             "mac_bits_per_cycle": sum(r["PE"] * r["SIMD"] for r in mv)}
 
 
+def case_per_signal(sel: str, selects: list, indent: str = "  ") -> list[str]:
+    """The generator's formulation before case_select_many: one case_select (one always block) per signal."""
+    return [ln for d, lhs, arms in selects for ln in case_select(d, lhs, sel, arms, indent)]
+
+
+def stitch_formulation(build: Path, out: Path, part: str, one_case: bool):
+    """Stitch the compiled design, its sparse MVAU RTL generated in the ``one_case`` formulation or not."""
+    if one_case:
+        return stitch_into(build / "hw_graph.onnx", out, part, 10.0)
+    with mock.patch.object(rtlgen, "case_select_many", case_per_signal):
+        return stitch_into(build / "hw_graph.onnx", out, part, 10.0)
+
+
 def timed_run(design, x: np.ndarray, expected: np.ndarray, build_dir: Path, sim: SimOptions) -> dict:
     """One rtlsim of ``x``; simulated cycles per wall second of the loop and per CPU second of the process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -113,11 +148,13 @@ def timed_run(design, x: np.ndarray, expected: np.ndarray, build_dir: Path, sim:
 
 def bench_design(name: str, crep: dict, work: Path, variants: dict, args) -> dict:
     build = work / name   # compile_design's build directory
-    design = stitch_into(build / "hw_graph.onnx", work / f"{name}_stitched", crep["fpga_part"], 10.0)
-    stim = reference(build / "hw_graph.onnx", build, design, args.frames, data="test")
+    designs = {f: stitch_formulation(build, work / f"{name}_stitched_{'one' if f else 'per'}", crep["fpga_part"], f)
+               for f in sorted({v.one_case for v in variants.values()})}
+    stim = reference(build / "hw_graph.onnx", build, next(iter(designs.values())), args.frames, data="test")
     x, expected = stim.x, stim.expected.reshape(len(stim.x), -1).astype(np.int64)
     builds, probes, tiles, runs = {}, {}, {}, {v: [] for v in variants}
-    for vname, sim in variants.items():
+    for vname, var in variants.items():
+        design, sim = designs[var.one_case], var.sim
         t0 = time.perf_counter()
         _, build_s = build_stitched(design, work / "verilator", sim)   # a fresh folder: never cached
         builds[vname] = round(build_s or time.perf_counter() - t0, 1)
@@ -127,10 +164,10 @@ def bench_design(name: str, crep: dict, work: Path, variants: dict, args) -> dic
         print(f"  {name} {vname}: build {builds[vname]:.0f} s, probe {p['cycles_per_s'] / 1e6:.2f} M cycles/s, "
               f"{tiles[vname]} x {len(x)} frames per run", flush=True)
     for _ in range(args.reps):   # interleaved: every option set sees the same load
-        for vname, sim in variants.items():
+        for vname, var in variants.items():
             t = tiles[vname]
-            runs[vname].append(timed_run(design, np.tile(x, (t, 1)), np.tile(expected, (t, 1)),
-                                         work / "verilator", sim))
+            runs[vname].append(timed_run(designs[var.one_case], np.tile(x, (t, 1)), np.tile(expected, (t, 1)),
+                                         work / "verilator", var.sim))
     out = {}
     for vname, rs in runs.items():
         out[vname] = {
@@ -152,7 +189,7 @@ def table(results: dict) -> str:
         f = d["fold"]
         for vname, v in d["variants"].items():
             lines.append(f"| {name} | {f['cycles_per_frame']} | {'/'.join(f['weight_modes'])} | "
-                         f"{' '.join(f['pe_simd'])} | {vname}{' *' if VARIANTS[vname] == DEFAULT_SIM else ''} | "
+                         f"{' '.join(f['pe_simd'])} | {vname}{' *' if VARIANTS[vname] == DEFAULT_VARIANT else ''} | "
                          f"{v['build_s']:.0f} | {v['m_cycles_per_s']:.2f} | "
                          f"{v['m_cycles_per_cpu_s']:.2f} | {v['wall_s']:.1f} | {'yes' if v['bit_exact'] else 'NO'} |")
     return "\n".join(lines)
@@ -187,10 +224,11 @@ def main(argv=None) -> dict:
         results[name] = {"model": model, "compile_options": {k: v for k, v in opts.items()},
                          "fold": fold_summary(crep), "variants": bench_design(name, crep, run_dir, variants, args)}
         print(table({name: results[name]}).split("\n", 2)[-1], flush=True)
-    out = {"what": "simulated cycles per second of stitched designs, per Verilator/g++ option set",
-           "options": {v: {"opt_fast": s.opt_fast, "opt_slow": s.opt_slow, "threads": s.threads,
-                           "extra": list(s.extra), "flags": s.flags()} for v, s in variants.items()},
-           "default": next((v for v, s in variants.items() if s == DEFAULT_SIM), None),
+    out = {"what": "simulated cycles per second of stitched designs, per Verilator/g++ option set and RTL formulation",
+           "options": {v: {"opt_fast": s.sim.opt_fast, "opt_slow": s.sim.opt_slow, "threads": s.sim.threads,
+                           "extra": list(s.sim.extra), "flags": s.sim.flags(), "one_case": s.one_case}
+                       for v, s in variants.items()},
+           "default": next((v for v, s in variants.items() if s == DEFAULT_VARIANT), None),
            "cpus": os.cpu_count(), "loadavg_start": load0, "loadavg_end": os.getloadavg(),
            "frames_distinct": args.frames, "seconds_target": args.seconds, "reps": args.reps, "designs": results}
     md = table(results)
@@ -201,8 +239,10 @@ def main(argv=None) -> dict:
     dest.with_suffix(".md").write_text(
         f"# rtlsim speed ({os.cpu_count()} CPUs, load average {load0[0]:.1f} at start, "
         f"{out['loadavg_end'][0]:.1f} at end)\n\n{md}\n\n"
-        "`*`: the default (sbnn.hls.verilator.DEFAULT_SIM). O<fast>/O<slow>: g++ level of the per-cycle code / of "
-        "the run-once initialisation code. Wall: the testbench's timer around the simulation loop; CPU-s: the "
+        "`*`: the default (the generator's RTL, sbnn.hls.verilator.DEFAULT_SIM). One case / case per signal: the "
+        "sparse MVAU RTL's selections in one `case` (rtlgen now) or one `always @*` per signal (before; same logic "
+        "for synthesis). O<fast>/O<slow>: g++ level of the per-cycle code / of the run-once initialisation code. "
+        "Wall: the testbench's timer around the simulation loop; CPU-s: the "
         "simulator process's CPU time (the figure an otherwise idle core gives a single-threaded model). Build: "
         "verilate + g++ in a fresh folder. Every run compared bit-exact with FINN's execution of the HW graph.\n")
     print(f"wrote {dest} and {dest.with_suffix('.md')}")

@@ -72,6 +72,7 @@ from sbnn.flow.config import CompileConfig, load_folding
 from sbnn.hls import ops
 from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES, FoldingPolicy
 from sbnn.hls.resources import part_limits
+from sbnn.hls.timing import budget
 
 from .fastest_fit import FoldFastestFitting, input_stream, target_reach, target_warning, throughput_bound
 from .folding import SetSparseFolding, apply_folding, fps_to_cycles
@@ -80,6 +81,7 @@ from .passes import (AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant,
                      MoveTransposeBeforeMultiThreshold)
 from .qonnx_input import META_DATASET, META_INPUT_MAX   # QONNX metadata written by `sbnn export`
 from .report import format_table, layer_table
+from .timing_refold import yosys_depth
 
 REPORT = "compile_report.json"
 HW_GRAPH = "hw_graph.onnx"
@@ -103,6 +105,7 @@ class StepContext:
     folding_how: str = "fastest"         # "folding file", "target" or "fastest" (throughput-first search)
     fastest_fit: dict | None = None      # the search's decision (export/fastest_fit.py)
     input_stream: dict | None = None     # the board's input-stream floor (--target-fps; fastest_fit.input_stream)
+    depth_cache: Path | None = None      # Yosys cache: refold layers over the clock's depth budget (timing_refold)
     extra: dict = field(default_factory=dict)
 
 
@@ -288,7 +291,8 @@ def step_folding(model, ctx):
         ctx.target_cycles = fps_to_cycles(cfg.target_fps, cfg.fclk_mhz)
         ctx.input_stream = input_stream(model, board)   # the board's DMA bounds the rate too
         return model.transform(SetSparseFolding(ctx.target_cycles, policy=policy))
-    search = FoldFastestFitting(board, cfg.fpga_part, policy)
+    depth_of = None if ctx.depth_cache is None else yosys_depth(ctx.depth_cache, board.family)
+    search = FoldFastestFitting(board, cfg.fpga_part, policy, depth_of, budget(cfg.fclk_mhz)["levels"])
     model = model.transform(search)
     ctx.fastest_fit, ctx.target_cycles = search.decision, search.decision["target_cycles"]
     return model
@@ -355,7 +359,7 @@ def _load_model(model_path: Path) -> ModelWrapper:
 
 
 def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileConfig | None = None, *,
-                  steps=DEFAULT_STEPS, quiet: bool = True, **options) -> dict:
+                  steps=DEFAULT_STEPS, quiet: bool = True, depth_cache: str | Path | None = None, **options) -> dict:
     """Run the compile's steps on ``model_path`` into ``build_dir``; returns the report (also in
     ``BUILD/compile_report.json``).
 
@@ -363,6 +367,9 @@ def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileCon
     (``folding``, ``target_fps``, ``fclk_mhz``, ``weight_mode``, ``fpga_part``) make one.
     ``quiet`` is accepted for older callers; the compile prints nothing but one warning line when
     ``--target-fps`` is out of reach (the report's ``target_fps_reach`` holds the figures).
+    ``depth_cache`` (a Yosys cache folder; ``sbnn build`` passes its own): the throughput-first search also
+    synthesises the folded sparse MVAUs and refolds those over the clock's logic-depth budget
+    (sbnn.export.timing_refold); without it the compile runs no Yosys.
     """
     if cfg is None:
         cfg = CompileConfig.from_options(**options)
@@ -379,7 +386,7 @@ def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileCon
         build_dir = build_dir.resolve()
         workdir.clear(build_dir, KIND, inputs=[model_path, cfg.folding_config_file], what="compile build directory")
         with workdir.Writing(build_dir, KIND, declared=_artifacts(steps), what="compile build directory"):
-            return _run_steps(model, model_path, build_dir, cfg, steps)
+            return _run_steps(model, model_path, build_dir, cfg, steps, depth_cache)
 
 
 def _decision_json(decision: dict | None) -> dict | None:
@@ -392,10 +399,10 @@ def _decision_json(decision: dict | None) -> dict | None:
     return out
 
 
-def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, steps) -> dict:
+def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, steps, depth_cache=None) -> dict:
     ensure_finn_env(build_dir)
     t_start = time.perf_counter()
-    ctx = StepContext(cfg, build_dir)
+    ctx = StepContext(cfg, build_dir, depth_cache=None if depth_cache is None else Path(depth_cache))
     dataset = model.get_metadata_prop(META_DATASET) or None
     log = []
     for i, name in enumerate(steps, 1):

@@ -17,12 +17,15 @@ meets it; the design's modelled LUT and BRAM (the kernels' cost models, summed) 
 ``LUT_SHARE`` / ``BRAM_SHARE`` of the part: headroom for the FIFOs and width converters inserted after
 folding, the DMA and interconnect of the Vivado project, routing, and the cost model's error (within 25 %
 of Yosys). The cost falls as the target rises, so the ladder is bisected.
+
+In ``sbnn build`` the chosen folds are then checked against the clock's logic-depth budget by Yosys
+(sbnn.export.timing_refold): a layer over it is refolded, at the same target when that still fits.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
@@ -33,6 +36,7 @@ from sbnn.hls import ops
 from sbnn.hls.kernel import FoldingPolicy
 
 from .folding import SetSparseFolding, max_cycles
+from .timing_refold import MAX_REFOLDS, DepthOf, over_budget
 
 LUT_SHARE = 0.7       # of the part's LUTs, by the cost model
 BRAM_SHARE = 0.9      # of the part's RAMB18s (the BRAM model counts blocks exactly for our ROMs)
@@ -90,27 +94,60 @@ def ladder(lo: int, hi: int) -> list[int]:
 class FoldFastestFitting(Transformation):
     """Fold every layer for the fastest ladder target whose modelled design fits ``board`` (see module doc).
 
-    After ``apply``: ``self.decision`` holds the chosen target, the floor, the modelled cost and, when the
-    next faster target did not fit, its cost (the reason throughput stops there)."""
+    With ``depth_of`` (:func:`sbnn.export.timing_refold.yosys_depth`) and ``depth_levels`` (the clock's budget),
+    a sparse MVAU whose measured depth exceeds the budget is refolded (sbnn.export.timing_refold): its fold
+    joins ``FoldingPolicy.avoid`` and the layers are folded again (at the same target when that still fits, else
+    by a new search), at most MAX_REFOLDS times.
 
-    def __init__(self, board: Board, fpga_part: str, policy: FoldingPolicy):
+    After ``apply``: ``self.decision`` holds the chosen target, the floor, the modelled cost and, when the
+    next faster target did not fit, its cost (the reason throughput stops there); ``refolded``: the folds
+    left for their depth (layer, mode, PE, SIMD, weighted levels)."""
+
+    def __init__(self, board: Board, fpga_part: str, policy: FoldingPolicy, depth_of: DepthOf | None = None,
+                 depth_levels: float | None = None):
         super().__init__()
         self.board, self.part, self.policy = board, fpga_part, policy
+        self.depth_of, self.depth_levels = depth_of, depth_levels
         self.decision: dict = {}
 
-    def _fold(self, model, target: int):
-        folded = model.transform(SetSparseFolding(target, policy=self.policy))
+    def _fold(self, model, target: int, policy: FoldingPolicy):
+        folded = model.transform(SetSparseFolding(target, policy=policy))
         return folded, design_cost(folded, self.part)
 
     def apply(self, model):
+        policy, refolded = self.policy, []
+        best = self._search(model, policy)
+        for _ in range(MAX_REFOLDS if self.depth_of is not None else 0):
+            over = over_budget(best, self.depth_of, self.depth_levels)
+            if not over:
+                break
+            refolded += [{"layer": o.layer, "weight_mode": o.mode, "PE": o.pe, "SIMD": o.simd,
+                          "weighted": o.weighted, "budget": self.depth_levels} for o in over]
+            policy = replace(policy, avoid=policy.avoid | {o.fold for o in over})
+            best = self._refold(model, policy)
+        self.decision["refolded"] = refolded
+        return best, False
+
+    def _refold(self, model, policy: FoldingPolicy):
+        """The design under a policy that avoids more folds: at the chosen target when it still fits (avoiding
+        folds only raises each layer's cheapest cost, so no faster target fits now), else a new search."""
+        target = self.decision["target_cycles"]
+        if target is not None:
+            folded, cost = self._fold(model, target, policy)
+            if cost.within(self.board):
+                self.decision["cost"] = cost
+                return folded
+        return self._search(model, policy)
+
+    def _search(self, model, policy: FoldingPolicy):
         floor = input_floor(model, self.board)
-        slow, slow_cost = self._fold(model, UNBOUNDED)
+        slow, slow_cost = self._fold(model, UNBOUNDED, policy)
         steps = ladder(floor, max(floor, max_cycles(slow)))
         found = {}
 
         def fits(i: int) -> bool:
             if i not in found:
-                found[i] = self._fold(model, steps[i])
+                found[i] = self._fold(model, steps[i], policy)
             return found[i][1].within(self.board)
 
         lo, hi = 0, len(steps) - 1     # invariant: steps[hi] fits (or nothing does)
@@ -133,7 +170,7 @@ class FoldFastestFitting(Transformation):
         self.decision = {"target_cycles": chosen, "floor_cycles": floor, "stream_bits": self.board.stream_bits,
                          "input_bits": input_bits_per_frame(model), "cost": cost, "blocked_cost": blocked,
                          "blocked_target": steps[hi - 1] if blocked is not None else None}
-        return best, False
+        return best
 
 
 def throughput_bound(rows: list[dict], how: str, decision: dict | None, target_cycles: int | None,

@@ -74,6 +74,27 @@ class FrozenBinaryQuant(BinaryDomainQuant):
         return q.detach(), scale, expand_to(self.zero_point, w), self.bit_width_value
 
 
+class FrozenTernaryQuant(BinaryDomainQuant):
+    """Fixed ternary levels ``{-c, 0, +c}`` per row: a magnitude-pruned +-1 layer (``t = sign * kept``).
+
+    Exported as a 2-bit Quant node of scale ``c`` and zero point 0; the exporter marks it signed and narrow
+    (codes -1, 0, +1), and the compile lowers its columns to a mask plus a sign per kept weight."""
+
+    def __init__(self, codes: torch.Tensor, scale: torch.Tensor):
+        super().__init__(clip=float("inf"))
+        self.register_buffer("codes", codes.clone())
+        self.register_buffer("scale", scale.clone())
+        self.bit_width_value = torch.tensor(2.0)
+
+    def levels(self, w):
+        scale = expand_to(self.scale, w)
+        return (self.codes != 0).to(w.dtype), -scale, scale
+
+    def forward(self, w):
+        scale = expand_to(self.scale, w)
+        return (self.codes.to(w.dtype) * scale).detach(), scale, torch.zeros_like(scale), self.bit_width_value
+
+
 @dataclass
 class FrozenLayer:
     """What freezing fixed for one binary layer (rows = output channels or 1)."""
@@ -123,6 +144,8 @@ def _freeze_layer(name: str, layer: nn.Module, frac_bits: int) -> tuple[FrozenLa
     beta = beta.double().reshape(rows, 1)
     pm = tq.prune_mask
     if pm is not None and not bool(pm.bool().all()):
+        if bool(torch.allclose(alpha, -beta)) and not bool((alpha == 0).any()):
+            return _freeze_ternary(name, layer, b, beta, pm.reshape(w.shape[0], -1).double())
         if not bool((alpha == 0).all()):
             raise UserError(f"layer '{name}' has magnitude-pruned weights, i.e. three levels {{0, alpha, beta}}, "
                             "which one XNOR-popcount mask cannot represent; export supports pruning only in the "
@@ -170,6 +193,32 @@ def _freeze_layer(name: str, layer: nn.Module, frac_bits: int) -> tuple[FrozenLa
     info.extra["q_raw"] = (s.reshape(-1).numpy() / 2.0**k)
     info.extra["nmax"] = nmax
     return info, coef
+
+
+@torch.no_grad()
+def _freeze_ternary(name: str, layer: nn.Module, b: torch.Tensor, beta: torch.Tensor,
+                    kept: torch.Tensor) -> tuple[FrozenLayer, np.ndarray]:
+    """A magnitude-pruned +-1 layer (levels {-c, +c} with c = |beta| per row, pruned weights 0): the codes
+    ``t = kept * (2 b - 1) * sign(beta)`` in {-1, 0, +1} and ``w = q t``, with the quantum ``q`` (= c) rounded
+    like the binary layers' so that every partial sum of ``+-w`` is exact in float32 (``n = sum t x`` is an
+    integer of at most MW). R = 0, k = 0: the {0, beta} arithmetic with a sign per kept weight."""
+    codes = kept * (2.0 * b - 1.0) * torch.sign(beta)
+    c = beta.abs().reshape(-1).numpy()
+    mw = b.shape[1]
+    mbits = min(FLOAT32_MANTISSA, int(math.floor(math.log2(2.0**FLOAT32_MANTISSA / mw))))
+    q = _round_mantissa(c, mbits)
+    w = layer.weight
+    rows = q.shape[0]
+    qt = torch.as_tensor(q).reshape(-1, 1)
+    layer.weight.data = (qt * codes).reshape(w.shape).to(w.dtype)
+    frozen = FrozenTernaryQuant(codes.reshape(w.shape).to(w.dtype), qt.float())
+    layer.weight_quant.tensor_quant = frozen
+    assert torch.equal(frozen(layer.weight)[0], layer.weight.data), "frozen ternary levels are not exact"
+    info = FrozenLayer(name, 0, np.zeros(rows, dtype=np.int64), q, np.zeros(rows, dtype=bool), mbits)
+    info.extra["q_raw"] = c
+    info.extra["nmax"] = mw
+    info.extra["ternary"] = True
+    return info, codes.numpy().astype(np.int64)
 
 
 @torch.no_grad()
@@ -235,7 +284,7 @@ def freeze_model(model: nn.Module, frac_bits: int = DEFAULT_FRAC_BITS) -> list[F
     model.eval()
     infos = []
     for name, layer in layers:
-        if isinstance(layer.weight_quant.tensor_quant, FrozenBinaryQuant):
+        if isinstance(layer.weight_quant.tensor_quant, (FrozenBinaryQuant, FrozenTernaryQuant)):
             raise UserError(f"layer '{name}' is already frozen")
         info, coef = _freeze_layer(name, layer, frac_bits)
         bn = _following_batchnorm(model, layer)

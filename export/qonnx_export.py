@@ -40,7 +40,8 @@ def load_frozen(checkpoint: str | Path, frac_bits: int = DEFAULT_FRAC_BITS):
 
 def _set_weight_quant_bitwidth_to_one(path: Path) -> int:
     """Brevitas exports our frozen weight quantizer with bit width 2 (it refuses a 1-bit zero point);
-    the values are 0/1, so bit width 1 is exact. Returns the number of Quant nodes rewritten."""
+    the values are 0/1, so bit width 1 is exact. Ternary layers' Quant nodes (codes -1, 0, +1) keep bit
+    width 2 and become signed and narrow. Returns the number of Quant nodes rewritten."""
     model = onnx.load(str(path))
     inits = {t.name: t for t in model.graph.initializer}
     n = 0
@@ -54,6 +55,10 @@ def _set_weight_quant_bitwidth_to_one(path: Path) -> int:
         s = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
         zp = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64)
         codes = np.round(w / s + zp)
+        if not np.any(zp) and np.isin(codes, (-1.0, 0.0, 1.0)).all() and np.any(codes < 0):
+            _mark_signed_narrow(node)   # a ternary layer (FrozenTernaryQuant): codes -1, 0, +1 at bit width 2
+            n += 1
+            continue
         if not np.isin(codes, (0.0, 1.0)).all():
             continue
         # a new initializer so that shared bit-width tensors are not changed for other nodes
@@ -66,6 +71,16 @@ def _set_weight_quant_bitwidth_to_one(path: Path) -> int:
         n += 1
     onnx.save(model, str(path))
     return n
+
+
+def _mark_signed_narrow(node) -> None:
+    """Brevitas exports our quantizers unsigned; ternary codes need a signed, narrow 2-bit Quant."""
+    for attr in ("signed", "narrow"):
+        a = next((a for a in node.attribute if a.name == attr), None)
+        if a is not None:
+            a.i = 1
+        else:
+            node.attribute.append(onnx.helper.make_attribute(attr, 1))
 
 
 INPUT_MAX_VALUE = {"digits": 16}  # pixel value that maps to 1.0 (datasets.py); 255 for the others
@@ -123,7 +138,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, fra
         "layers": [{"name": i.name, "alpha_shift": i.frac_bits,
                     "alpha_num": i.alpha_num.tolist() if i.alpha_num.size > 1 else int(i.alpha_num[0]),
                     "quantum_mantissa_bits": i.mantissa_bits, "centred_neurons": i.centred,
-                    "thresholds_moved": i.moved} for i in infos],
+                    "thresholds_moved": i.moved, "ternary": bool(i.extra.get("ternary"))} for i in infos],
     }
     report["frac_bits_effect"] = None   # measured on the test set unless evaluate=False
     if evaluate:

@@ -62,10 +62,13 @@ class FoldingPolicy:
     """What a self-folding kernel may choose and how it weighs costs (from the compile's options and part).
 
     ``modes``: the weight modes a layer may take (both under ``--weight-mode auto``); ``lut_per_bram18``:
-    how many LUTs one RAMB18 is worth when comparing options (the part's LUT count over its RAMB18 count)."""
+    how many LUTs one RAMB18 is worth when comparing options (the part's LUT count over its RAMB18 count);
+    ``avoid``: (node name, weight mode, PE, SIMD) folds not to take, e.g. measured over the clock's logic-depth
+    budget (sbnn.export.timing_refold)."""
 
     modes: tuple[str, ...] = ("baked",)
     lut_per_bram18: float = 53_200 / 280     # xc7z020
+    avoid: frozenset = frozenset()
 
 
 def divisors(n: int) -> list[int]:

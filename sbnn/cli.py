@@ -109,6 +109,8 @@ def _add_sweep(sub) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--train-subset", type=int)
     p.add_argument("--block", help="block-structured masks RxC for the {alpha,beta}, learned and {0,beta} points, as for train")
+    p.add_argument("--gamma", type=float, help="EC penalty strength of every learned tau/phi point below EC 0.5 "
+                   "(default: the reference code's grid, 0.02 at EC 0.25 ... 0.08 at 0.02)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", help="comma-separated seeds, every point trained once per seed; the table gives "
                    "mean ± std (default: --seed)")
@@ -124,6 +126,10 @@ def _add_sweep(sub) -> None:
     p.add_argument("--threads-per-point", type=int, help="torch threads of each point (default: the cores split "
                    "between --jobs; on Ray --cpus-per-point); equal counts give bit-equal results")
     p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else CPU), cpu, cuda or cuda:N")
+    p.add_argument("--hardware", action="store_true", help="also export and compile every point at one fixed "
+                   "folding and cost it (LUTs, weight memory bits, cycles/frame): sweep_hw.md, sweep_cost.png")
+    p.add_argument("--hw-folding", help="with --hardware: the folding JSON (as for `sbnn compile --folding`) of "
+                   "every point (default: PE, SIMD = the largest divisors of MH, MW up to 16, 32)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run_sweep)
 
@@ -154,10 +160,15 @@ def _run_sweep(args) -> int:
                               cpus_per_point=args.cpus_per_point, gpus_per_point=args.gpus_per_point,
                               threads_per_point=args.threads_per_point)
     rows = sweep(base, ecs, args.out, data_dir=args.data_dir, progress=not args.quiet, device=args.device,
-                 seeds=seeds, executor=executor)
+                 seeds=seeds, executor=executor, gamma=args.gamma, hardware=args.hardware,
+                 hw_folding=args.hw_folding)
     print((Path(args.out) / "sweep.md").read_text())
     runs = sum(r["seeds"] for r in rows)
-    print(f"wrote {args.out}/sweep.csv, sweep_runs.csv, sweep.md and sweep.png ({runs} runs)")
+    hw = ""
+    if args.hardware:
+        print((Path(args.out) / "sweep_hw.md").read_text())
+        hw = ", sweep_hw.md, sweep_cost.png"
+    print(f"wrote {args.out}/sweep.csv, sweep_runs.csv, sweep.md{hw} and sweep.png ({runs} runs)")
     return 0
 
 
@@ -239,7 +250,10 @@ def _run_export(args) -> int:
     rep = export_checkpoint(args.checkpoint, args.out, args.frac_bits, evaluate=not args.no_eval,
                             data_dir=args.data_dir)
     for layer in rep["layers"]:
-        print(f"{layer['name']}: alpha/(beta-alpha) = {layer['alpha_num']} / 2^{layer['alpha_shift']}")
+        if layer.get("ternary"):
+            print(f"{layer['name']}: ternary {{-c, 0, +c}} (pruned +-1: mask and sign per kept weight)")
+        else:
+            print(f"{layer['name']}: alpha/(beta-alpha) = {layer['alpha_num']} / 2^{layer['alpha_shift']}")
     if "accuracy_before_freeze" in rep:
         print(f"test accuracy {rep['accuracy_before_freeze']:.4f} before freezing, {rep['accuracy_after_freeze']:.4f} "
               f"after ({rep['predictions_changed_by_freeze']} of {rep['test_samples']} predictions changed)")

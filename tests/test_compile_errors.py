@@ -97,18 +97,36 @@ def test_bad_folding_factors(compiled, tmp_path, fold, word):
     assert not (tmp_path / "b" / "compile_report.json").exists()
 
 
-def test_pruned_bipolar_layer_is_rejected_at_export(trained):
+def _prune_second_layer(checkpoint):
     import torch
 
-    from sbnn.export.freeze import freeze_model
     from sbnn.training.checkpoint import model_from_checkpoint
     from sbnn.training.sparsity import binary_layers
 
-    model, _, _ = model_from_checkpoint(trained["bipolar"])
+    model, _, _ = model_from_checkpoint(checkpoint)
     name, layer = binary_layers(model)[1]
     mask = torch.ones_like(layer.weight)
     mask[0, :3] = 0
     layer.weight_quant.tensor_quant.prune_mask = mask
+    return model, name, layer, mask
+
+
+def test_pruned_bipolar_layer_freezes_as_ternary(trained):
+    from sbnn.export.freeze import freeze_model
+
+    model, name, layer, mask = _prune_second_layer(trained["bipolar"])
+    infos = freeze_model(model)
+    assert next(i for i in infos if i.name == name).extra.get("ternary")
+    w = layer.weight.detach()
+    assert (w[mask == 0] == 0).all() and (w[mask == 1] != 0).all()
+    for row in w:   # {-c, 0, +c} per output neuron
+        assert len(row[row != 0].abs().unique()) == 1
+
+
+def test_pruned_asymmetric_layer_is_rejected_at_export(trained):
+    from sbnn.export.freeze import freeze_model
+
+    model, name, _, _ = _prune_second_layer(trained["alpha-beta"])
     with pytest.raises(UserError) as e:
         freeze_model(model)
     msg = _one_line(e)

@@ -27,6 +27,14 @@ def _unfolded(compiled) -> ModelWrapper:
     return ModelWrapper(str(next(build.glob("step_10_*.onnx"))))
 
 
+@pytest.fixture(scope="module")
+def fastest(compiled):
+    """(unfolded graph, the fastest design that fits the pynq-z2, its search), shared by the tests below."""
+    model = _unfolded(compiled)
+    search = FoldFastestFitting(get_board("pynq-z2"), PART, AUTO)
+    return model, model.transform(search), search
+
+
 def test_ladder_spans_floor_to_ceiling_in_quarter_octaves():
     steps = ladder(98, 5000)
     assert steps[0] == 98 and steps[-1] == 5000
@@ -54,10 +62,9 @@ def test_default_compile_is_the_fastest_fitting_design(compiled):
     assert all(r["weight_mode"] in WEIGHT_MODES for r in rep["layers"] if r["op"] == "SparseXnorMVAU")
 
 
-def test_a_small_part_makes_resources_the_bound(compiled):
-    model = _unfolded(compiled)
+def test_a_small_part_makes_resources_the_bound(fastest):
+    model, fast, _ = fastest
     roomy = get_board("pynq-z2")
-    fast = model.transform(FoldFastestFitting(roomy, PART, AUTO))
     need = design_cost(fast, PART).lut
     least = design_cost(model.transform(SetSparseFolding(UNBOUNDED, policy=AUTO)), PART).lut
     assert least < need
@@ -70,6 +77,35 @@ def test_a_small_part_makes_resources_the_bound(compiled):
     assert design_cost(slow, PART).within(tiny)
     assert d["blocked_cost"] is not None and not d["blocked_cost"].within(tiny)
     assert d["blocked_target"] < d["target_cycles"]
+
+
+def _fold_of(inst) -> tuple:
+    return inst.get_nodeattr("weight_mode"), inst.get_nodeattr("PE"), inst.get_nodeattr("SIMD")
+
+
+def test_a_layer_over_the_depth_budget_is_refolded_at_the_same_throughput(fastest):
+    """The timing-driven refold (export/timing_refold.py), with a stand-in for Yosys: the first pick of one
+    layer measures over the budget, every other fold within; the search takes another fold for that layer
+    and keeps the frame rate."""
+    model, first, plain = fastest
+    board = get_board("pynq-z2")
+    layer = next(n.name for n in first.graph.node if n.op_type == "SparseXnorMVAU")
+    deep = _fold_of(getCustomOp(first.get_node_from_name(layer)))
+    measured = []
+
+    def depth_of(inst):
+        measured.append(inst.onnx_node.name)
+        return 10.0 if inst.onnx_node.name == layer and _fold_of(inst) == deep else 5.0
+
+    search = FoldFastestFitting(board, PART, AUTO, depth_of, 9.72)
+    second = model.transform(search)
+    assert _fold_of(getCustomOp(second.get_node_from_name(layer))) != deep
+    assert max_cycles(second) == max_cycles(first)
+    assert design_cost(second, PART).within(board)
+    assert search.decision["refolded"] == [{"layer": layer, "weight_mode": deep[0], "PE": deep[1], "SIMD": deep[2],
+                                            "weighted": 10.0, "budget": 9.72}]
+    assert len(measured) == 6, "every sparse MVAU measured once per search: the first and the refolded one"
+    assert plain.decision["refolded"] == [], "no depth check without a measure"
 
 
 def test_auto_weight_mode_takes_the_cheaper_mode_per_layer(compiled):

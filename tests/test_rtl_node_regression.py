@@ -45,6 +45,20 @@ def random_job(seed: int) -> StreamJob:
     return StreamJob(cfg, inputs, backpressure=bp, gaps=gap, seed=seed)
 
 
+def ternary_job(seed: int) -> StreamJob:
+    """``random_job(seed)`` made a ternary layer (pruned +-1): R = 0, k = 0 and a random sign per weight."""
+    j, rng = random_job(seed), np.random.default_rng(2000 + seed)
+    c = j.cfg
+    thr = None if c.no_activation else rng.integers(-2, c.mask.sum(axis=0) + 3)
+    cfg = SparseMVAUConfig(c.MW, c.MH, c.PE, c.SIMD, 0, c.mask, np.zeros(c.MH), thr, c.invert,
+                           weight_mode=c.weight_mode, no_activation=c.no_activation,
+                           signs=rng.integers(0, 2, c.mask.shape))
+    return StreamJob(cfg, j.inputs, backpressure=j.backpressure, gaps=j.gaps, seed=j.seed)
+
+
+TERNARY_DEFAULT = (0, 6, 19, 23)   # small: baked and memory, thresholded and noActivation, 12-81 % sparse
+
+
 def check_batch(jobs: list[StreamJob]) -> None:
     results = simulate_many(jobs)
     bad = []
@@ -74,10 +88,12 @@ def test_corner_configs_are_covered():
 
 
 def test_rtl_matches_reference_default_subset():
-    check_batch([random_job(s) for s in range(N_DEFAULT)])
+    """In the same build: a few ternary layers (test_ternary.py has their own tests)."""
+    check_batch([random_job(s) for s in range(N_DEFAULT)] + [ternary_job(s) for s in TERNARY_DEFAULT])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batch", range(N_SLOW // BATCH))
 def test_rtl_matches_reference_full(batch):
-    check_batch([random_job(s) for s in range(batch * BATCH, (batch + 1) * BATCH)])
+    seeds = range(batch * BATCH, (batch + 1) * BATCH)
+    check_batch([random_job(s) for s in seeds] + [ternary_job(s) for s in seeds if s % 4 == 3])

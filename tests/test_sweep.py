@@ -80,3 +80,17 @@ def test_seeds_aggregate_to_mean_and_std():
     assert rows[0]["test_accuracy_std"] == pytest.approx(0.0283, abs=1e-4)
     assert rows[1]["delta_vs_dense"] == pytest.approx(-0.08) and rows[1]["run"] == "alpha-beta_0,alpha-beta_1"
     assert aggregate([run("bipolar-dense", None, 0, 0.8)], [0])[0]["test_accuracy_std"] == ""
+
+
+def test_learned_points_use_the_reference_gamma_grid_unless_overridden():
+    from sbnn.training.config import TrainConfig
+    from sbnn.training.sweep import run_config
+
+    base = TrainConfig(dataset="digits", model="tfc", epochs=1)
+    # the reference code's (EC, gamma) pairs; no budget penalty at EC 0.5
+    assert [run_config(base, "alpha-beta-learned", ec).gamma for ec in (0.5, 0.25, 0.1, 0.05, 0.02)] == \
+        [0.0, 0.02, 0.04, 0.07, 0.08]
+    assert run_config(base, "alpha-beta-learned", 0.2).gamma == 0.02     # nearest grid EC on a log scale: 0.25
+    assert run_config(base, "alpha-beta-learned", 0.1, gamma=0.3).gamma == 0.3
+    assert run_config(base, "alpha-beta-learned", 0.5, gamma=0.3).gamma == 0.0
+    assert run_config(base, "alpha-beta", 0.1, gamma=0.3).gamma == base.gamma   # other schemes have no penalty

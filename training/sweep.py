@@ -5,12 +5,15 @@ under the sweep directory; a finished run (metrics.json present, same config)
 is reused, so an interrupted sweep picks up where it stopped. Points run here,
 in a process pool or as Ray tasks (:mod:`.sweep_exec`). Outputs: ``sweep.csv``
 (mean and std over the seeds), ``sweep_runs.csv`` (every run), ``sweep.md``
-(the table for the README) and ``sweep.png``.
+(the table for the README) and ``sweep.png``. With ``hardware`` every point is also compiled at one fixed
+folding and costed (:mod:`.sweep_hw`): extra columns in the CSVs, ``sweep_hw.md`` and ``sweep_cost.png``
+(:mod:`.sweep_cost`).
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 import statistics
 import sys
@@ -25,7 +28,9 @@ from sbnn.errors import UserError
 
 from .config import TrainConfig
 from .device import resolve_device
+from .sweep_cost import cost_table, plot_cost
 from .sweep_exec import ExecutorConfig, Point, check_ray_address, run_points
+from .sweep_hw import HW_COLUMNS, check_hw_out
 
 SCHEMES = {
     "alpha-beta": "{α, β} closed form",
@@ -37,11 +42,24 @@ BASELINE = "bipolar-dense"
 
 
 SPARSIFY_END = 0.5  # every sparse scheme reaches its target halfway through training
-LEARNED_GAMMA = 0.3  # EC penalty strength that meets the budget within a short run (the reference used
-                     # 0.02-0.10 over hundreds of epochs)
+# The reference code's (EC, gamma) grid for the learned tau/phi domain (CIFAR-10, ResNet-18). Short runs may
+# stop above their budget with these: the achieved EC is reported, and `sbnn sweep --gamma G` sets one strength
+# for every point instead (0.3 meets the budget within 10-50 SFC epochs).
+REFERENCE_GAMMA = {0.5: 0.0, 0.25: 0.02, 0.1: 0.04, 0.05: 0.07, 0.04: 0.07, 0.03: 0.08, 0.02: 0.08, 0.01: 0.10}
 
 
-def run_config(base: TrainConfig, scheme: str, ec: float | None) -> TrainConfig:
+def learned_gamma(ec: float, gamma: float | None = None) -> float:
+    """The EC penalty strength of a learned point: ``gamma`` when given (0 at EC >= 0.5, where no budget binds),
+    else the reference grid's value at the nearest grid EC (on a log scale)."""
+    if ec >= 0.5:
+        return 0.0
+    if gamma is not None:
+        return gamma
+    nearest = min(REFERENCE_GAMMA, key=lambda grid_ec: abs(math.log(grid_ec / ec)))
+    return REFERENCE_GAMMA[nearest]
+
+
+def run_config(base: TrainConfig, scheme: str, ec: float | None, gamma: float | None = None) -> TrainConfig:
     """The training config of one sweep point. For pruned +-1, EC = share of weights kept.
 
     All sparse schemes get the same gradual schedule (cubic, done at half of
@@ -57,7 +75,7 @@ def run_config(base: TrainConfig, scheme: str, ec: float | None) -> TrainConfig:
                        prune_end=SPARSIFY_END, ec_ramp_end=0.0, block=None)
     if scheme == "alpha-beta-learned":
         # The budget is a penalty, not a constraint: the achieved EC is reported, not forced.
-        return replace(base, domain=scheme, ec=ec, gamma=0.0 if ec >= 0.5 else LEARNED_GAMMA, prune="none",
+        return replace(base, domain=scheme, ec=ec, gamma=learned_gamma(ec, gamma), prune="none",
                        prune_target=0.0, ec_ramp_end=0.0)
     return replace(base, domain=scheme, ec=ec, prune="none", prune_target=0.0, ec_ramp_end=SPARSIFY_END)
 
@@ -77,12 +95,13 @@ def point_name(scheme: str, ec: float | None, seed: int) -> str:
     return name if seed == 0 else f"{name}_seed{seed}"
 
 
-def sweep_points(base: TrainConfig, ecs: list[float], seeds: list[int],
-                 out: Path) -> list[tuple[str, float | None, Point]]:
+def sweep_points(base: TrainConfig, ecs: list[float], seeds: list[int], out: Path,
+                 gamma: float | None = None, hardware: bool = False,
+                 hw_folding: Path | None = None) -> list[tuple[str, float | None, Point]]:
     """``(scheme, ec, point)`` for the baseline and every (scheme, EC), for every seed."""
     grid = [(BASELINE, None)] + [(s, ec) for s in SCHEMES for ec in ecs]
-    return [(scheme, ec, Point(point_name(scheme, ec, seed), run_config(replace(base, seed=seed), scheme, ec),
-                               out / point_name(scheme, ec, seed)))
+    return [(scheme, ec, Point(point_name(scheme, ec, seed), run_config(replace(base, seed=seed), scheme, ec, gamma),
+                               out / point_name(scheme, ec, seed), hardware, hw_folding))
             for scheme, ec in grid for seed in seeds]
 
 
@@ -98,14 +117,17 @@ def _check_axes(ecs: list[float], seeds: list[int]) -> None:
 
 def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=None, progress=True,
           jobs: int = 1, device: str = "auto", seeds: list[int] | None = None,
-          executor: ExecutorConfig | None = None) -> list[dict]:
+          executor: ExecutorConfig | None = None, gamma: float | None = None, hardware: bool = False,
+          hw_folding: str | Path | None = None) -> list[dict]:
     """Run the baseline and every (scheme, EC) point for every seed; write csv, markdown table and plot.
 
     ``jobs > 1`` trains that many points at once in worker processes, the machine's cores split between
     them (small MLPs use many cores poorly, so this finishes a sweep sooner; per-epoch times are then those
     of a shared machine, see bench/train_speed.py for idle figures). ``executor`` (:mod:`.sweep_exec`) runs
     the points on Ray instead. ``seeds`` (default: ``base.seed``) repeats every point; the table then gives
-    mean ± std over the seeds.
+    mean ± std over the seeds. ``gamma`` replaces the reference (EC, gamma) grid of the learned points.
+    ``hardware``: compile and cost every point at the folding of ``hw_folding`` (an ``sbnn compile --folding``
+    file; default :func:`.sweep_hw.fixed_folding`) in the same worker as its training.
     """
     seeds = [base.seed] if seeds is None else seeds
     _check_axes(ecs, seeds)
@@ -115,9 +137,18 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     check_ray_address(ex)
     out = Path(out_dir)
     check_output_dir(out, "--out")
+    if hardware:
+        check_hw_out(out)
+    if hw_folding is not None:
+        if not hardware:
+            raise UserError("--hw-folding needs --hardware")
+        hw_folding = Path(hw_folding).resolve()
+        if not hw_folding.is_file():
+            raise UserError(f"--hw-folding {hw_folding}: no such file; pass a folding JSON as for `sbnn compile "
+                            "--folding`")
     out.mkdir(parents=True, exist_ok=True)
     # absolute: Ray workers do not run in this folder (on a cluster --out must be on a shared file system)
-    named = sweep_points(base, ecs, seeds, out.resolve())
+    named = sweep_points(base, ecs, seeds, out.resolve(), gamma, hardware, hw_folding)
     data_dir = str(Path(data_dir).resolve()) if data_dir else None
     # disable=None: the bar only on a terminal; either way one line per finished run (_finished)
     bar = tqdm(total=len(named), desc="sweep", unit="run", disable=None if progress else True)
@@ -133,13 +164,19 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
     _write_csv(out / "sweep.csv", rows)
     _write_text(out / "sweep.md", markdown_table(rows, base, ecs))
     plot(rows, out / "sweep.png", base)
+    if hardware:
+        _write_text(out / "sweep_hw.md", cost_table(rows, base, ecs))
+        plot_cost(rows, out / "sweep_cost.png", base)
     return rows
 
 
 def _run_row(scheme: str, ec: float | None, point: Point, m: dict) -> dict:
-    return {"scheme": scheme, "ec_target": ec, "seed": point.cfg.seed, "connections": round(connections(m, scheme), 4),
-            "test_accuracy": m["test_accuracy"], "epochs": m["epochs"],
-            "seconds_per_epoch": round(m["seconds_per_epoch"], 2), "run": point.name}
+    row = {"scheme": scheme, "ec_target": ec, "seed": point.cfg.seed, "connections": round(connections(m, scheme), 4),
+           "test_accuracy": m["test_accuracy"], "epochs": m["epochs"],
+           "seconds_per_epoch": round(m["seconds_per_epoch"], 2), "run": point.name}
+    if "hardware" in m:
+        row.update({k: m["hardware"][k] for k in HW_COLUMNS})
+    return row
 
 
 def aggregate(runs: list[dict], seeds: list[int]) -> list[dict]:
@@ -158,6 +195,8 @@ def aggregate(runs: list[dict], seeds: list[int]) -> list[dict]:
                      "seeds": len(rs), "epochs": rs[0]["epochs"],
                      "seconds_per_epoch": round(statistics.fmean(r["seconds_per_epoch"] for r in rs), 2),
                      "run": rs[0]["run"] if len(rs) == 1 else ",".join(r["run"] for r in rs)})
+        if HW_COLUMNS[0] in rs[0]:   # hardware figures: means over the seeds
+            rows[-1].update({k: round(statistics.fmean(r[k] for r in rs), 1) for k in HW_COLUMNS})
     base_acc = rows[0]["test_accuracy"]
     for r in rows:
         r["delta_vs_dense"] = round(r["test_accuracy"] - base_acc, 4)

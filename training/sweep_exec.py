@@ -24,6 +24,7 @@ from sbnn.errors import UserError
 
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
+from .sweep_hw import hardware_point
 from .trainer import CHECKPOINT, METRICS, train
 
 EXECUTORS = ("local", "ray")
@@ -37,6 +38,8 @@ class Point:
     name: str
     cfg: TrainConfig
     out: Path
+    hardware: bool = False             # then also export, compile and cost it (sweep_hw.py)
+    hw_folding: Path | None = None     # the fixed folding file (None: sweep_hw.fixed_folding)
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,14 @@ def run_or_reuse(cfg: TrainConfig, out: Path, data_dir, progress: bool, device: 
 
 
 def run_point(point: Point, data_dir, progress: bool, device: str, threads: int | None) -> dict:
-    """Train (or reuse, or resume) one point; ``threads`` caps torch's intra-op threads in a worker."""
+    """Train (or reuse, or resume) one point; ``threads`` caps torch's intra-op threads in a worker. With
+    ``point.hardware`` the point is then compiled and costed in the same worker (``metrics["hardware"]``)."""
     if threads:
         torch.set_num_threads(threads)
-    return run_or_reuse(point.cfg, point.out, data_dir, progress, device)
+    metrics = run_or_reuse(point.cfg, point.out, data_dir, progress, device)
+    if point.hardware:
+        metrics = {**metrics, "hardware": hardware_point(point.out, point.hw_folding)}
+    return metrics
 
 
 def run_points(points: list[Point], ex: ExecutorConfig, *, data_dir, progress: bool,

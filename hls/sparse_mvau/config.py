@@ -15,6 +15,8 @@ Widths are exact, derived from :func:`reference.acc_range`:
 * ``out_width``: 1 for thresholded layers, otherwise the signed width of the
   ``noActivation`` output range.
 
+A ternary layer (``signs``, reference.py) has R = 0 and the same widths (0 <= S <= c_j).
+
 Input elements are bits (``in_bits = 1``, the default) or, in the
 integer-input mode, ``in_bits``-wide integers (two's complement when
 ``in_signed``), acc = 2**k*S + R*X with sums instead of popcounts (reference.py).
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sbnn.hls.kernel import WEIGHT_MODES
-from sbnn.hls.sparse_mvau.reference import acc_range, input_range, sparse_mvau_reference
+from sbnn.hls.sparse_mvau.reference import acc_range, check_signs, input_range, sparse_mvau_reference
 from sbnn.hls.streams import pad8
 
 
@@ -64,6 +66,7 @@ class SparseMVAUConfig:
     name: str = "sparse_mvau"
     in_bits: int = 1
     in_signed: bool = False
+    signs: np.ndarray | None = None   # ternary layers: sign bit per weight (1: +c), reference.py
     _lo: np.ndarray = field(init=False, repr=False)
     _hi: np.ndarray = field(init=False, repr=False)
 
@@ -84,6 +87,9 @@ class SparseMVAUConfig:
             raise ValueError(f"in_bits={self.in_bits}, in_signed={self.in_signed}: inputs are bits (in_bits=1, "
                              f"unsigned) or integers of 2..{MAX_IN_BITS} bits")
         self.alpha_num = np.broadcast_to(np.asarray(self.alpha_num, dtype=np.int64), (mh,)).copy()
+        self.signs = check_signs(self.signs, self.mask, self.alpha_num)
+        if self.signs is not None and self.integer_input:
+            raise ValueError("signs (a ternary layer) need bit inputs; integer-input ternary layers are not supported")
         rng = self.in_range if self.integer_input else None
         self._lo, self._hi = acc_range(self.mask, self.alpha_num, self.alpha_shift, rng)
         if self.no_activation:
@@ -250,4 +256,5 @@ class SparseMVAUConfig:
     def reference(self, a_bits: np.ndarray) -> np.ndarray:
         """Expected outputs from the bit-true reference model (bits, or integers in integer-input mode)."""
         return sparse_mvau_reference(a_bits, self.mask, self.alpha_num, self.alpha_shift,
-                                     self.thresholds, self.invert, integer_input=self.integer_input)
+                                     self.thresholds, self.invert, integer_input=self.integer_input,
+                                     signs=self.signs)

@@ -40,7 +40,12 @@ tests/test_cost_model.py checks a sample). The terms:
   deeper than 512 words: 1024 x 18 blocks), a constant, and ``lut_rom`` when
   the ROM stays below ROM_BLOCK_MIN_BITS and is built from LUTs;
 * BRAM (``memory_bram18``): 512 x 36 (or 1024 x 18) RAMB18s over the ROM's
-  active columns plus its {last, first, sf} fields;
+  active columns plus its {last, first, sf} fields, and a ternary layer's sign
+  ROM over its columns that hold a negative weight; ``weight_memory_bits``: the
+  mask (and sign) bits memory mode stores;
+* ternary layers (``cfg.signs``) get their mask's LUTs in both modes: the
+  inverters (baked) and the XOR with the sign word (memory) fold into LUTs that
+  exist anyway (bench/ternary_cost.py measures it with Yosys);
 * FFs: ``mw`` (collection + compute buffer), the pipeline registers
   (``masked``: memory mode's registered masked block, ``groups``: 5-bit sums of
   POP_GROUP-bit popcount groups, by plan depth, ``reduce``: the intermediate
@@ -217,13 +222,33 @@ def int_lut_estimate(cfg: SparseMVAUConfig) -> float:
 
 def memory_bram18(cfg: SparseMVAUConfig) -> int:
     """RAMB18 count of the weight ROM in memory mode (512 x 36 or 1024 x 18 per block), over the ROM's active
-    columns (Yosys drops constant-0 columns) plus the {last, first, sf} fields."""
+    columns (Yosys drops constant-0 columns) plus the {last, first, sf} fields; a ternary layer adds its sign
+    ROM (rtlgen.py: the negative kept weights' columns, same depth)."""
     if cfg.weight_mode != "memory" or not _rom_in_bram(cfg):
         return 0
     depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
     width = (active_bits(cfg) if not cfg.integer_input else cfg.PE * cfg.SIMD) + clog2(cfg.SF) + 2
     per = 36 if depth <= 512 else 18
-    return -(-width // per) * -(-depth // (512 if per == 36 else 1024))
+    blocks = -(-depth // (512 if per == 36 else 1024))
+    signs = -(-sign_active_bits(cfg) // per) * blocks if cfg.signs is not None else 0
+    return -(-width // per) * blocks + signs
+
+
+def sign_active_bits(cfg: SparseMVAUConfig) -> int:
+    """(lane, SIMD position) columns of a ternary layer's sign ROM that hold a 1 (a negative kept weight) in
+    some step (0 without signs)."""
+    if cfg.signs is None:
+        return 0
+    neg = cfg.mask * (1 - cfg.signs)
+    return int(neg.reshape(cfg.SF, cfg.SIMD, cfg.NF, cfg.PE).any(axis=(0, 2)).sum())
+
+
+def weight_memory_bits(mask: np.ndarray, pe: int, simd: int, signs: np.ndarray | None = None) -> int:
+    """Weight bits that memory mode stores: one PE x SIMD mask word per visited step (non-zero blocks only,
+    ``compute_steps``), plus as many sign bits for a ternary layer (``signs`` given); the ROM's
+    {last, first, sf} control fields are not counted. A dense +-1 layer stores MW x MH bits."""
+    words = compute_steps(mask, pe, simd) * pe * simd
+    return words * (2 if signs is not None else 1)
 
 
 def lane_group_counts(cfg: SparseMVAUConfig) -> np.ndarray:

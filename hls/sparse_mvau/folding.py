@@ -31,8 +31,16 @@ class FoldOption:
 
 
 def fold_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: float,
-                 vectors: int = 1) -> list[FoldOption]:
-    """Every folding of ``cfg`` in each of ``modes``, with the cycle and resource models."""
+                 vectors: int = 1, avoid: frozenset = frozenset()) -> list[FoldOption]:
+    """Every folding of ``cfg`` in each of ``modes``, with the cycle and resource models; without the folds
+    named in ``avoid`` as (cfg.name, mode, PE, SIMD), unless that would leave none."""
+    opts = _all_options(cfg, modes, lut_per_bram18, vectors)
+    kept = [o for o in opts if (cfg.name, o.mode, o.pe, o.simd) not in avoid]
+    return kept or opts
+
+
+def _all_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: float,
+                 vectors: int) -> list[FoldOption]:
     out = []
     for pe in divisors(cfg.MH):
         for simd in divisors(cfg.MW):

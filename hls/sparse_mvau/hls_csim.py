@@ -122,10 +122,14 @@ def _round_max_w(bits: int) -> int:
 
 
 def require_bit_inputs(cfg: SparseMVAUConfig) -> None:
-    """The twin models bit inputs only: a clear error for integer-input configs (in_bits > 1)."""
+    """The twin models {alpha, beta} layers on bit inputs only: a clear error for integer-input configs
+    (in_bits > 1) and ternary ones (signs)."""
     if cfg.integer_input:
         raise HlsCsimError(f"{cfg.name}: the HLS twin supports bit inputs only, not {cfg.in_bits}-bit integer "
                            "inputs; use the Verilator rtlsim (rtlsim.py) for integer-input nodes")
+    if getattr(cfg, "signs", None) is not None:
+        raise HlsCsimError(f"{cfg.name}: the HLS twin has no sign bits (ternary layers); use the Verilator rtlsim "
+                           "(rtlsim.py) for ternary nodes")
 
 
 def params_header(cfg: SparseMVAUConfig, name: str | None = None) -> str:

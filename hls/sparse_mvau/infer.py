@@ -48,7 +48,7 @@ def column_levels(w: np.ndarray, node_name: str, positive: bool = False) -> tupl
         vals, counts = np.unique(w[:, j], return_counts=True)
         if len(vals) > 2:
             raise UserError(f"node '{node_name}' (MatMul) has {len(vals)} distinct weights in column {j}; a sparse "
-                            "XNOR-popcount MVAU needs binary {alpha, beta} weights (pruned +-1 layers are ternary)")
+                            "XNOR-popcount MVAU needs binary {alpha, beta} weights or ternary {-c, 0, +c} ones")
         if len(vals) == 1:
             u[j] = vals[0]
             d[j] = abs(vals[0]) if vals[0] != 0 else 1.0
@@ -58,6 +58,32 @@ def column_levels(w: np.ndarray, node_name: str, positive: bool = False) -> tupl
         d[j] = v - u[j]
         mask[:, j] = (w[:, j] == v).astype(np.int64)
     return u, mask, d
+
+
+def is_ternary(w: np.ndarray) -> bool:
+    """A pruned +-1 layer: some column holds three values, which must be {-c, 0, +c}."""
+    return any(len(np.unique(w[:, j])) > 2 for j in range(w.shape[1]))
+
+
+def ternary_levels(w: np.ndarray, node_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of a ternary (MW, MH) weight matrix: mask b = (w != 0), sign s = (w > 0), scale c_j > 0.
+
+    Every column must be {-c_j, 0, +c_j} or a subset of it (a column that kept only one sign, or none, is
+    the same arithmetic with fewer values); R = 0, k = 0 (reference.py, ternary layers). A column of zeros
+    gets c_j = 1 and an empty mask. Raises UserError naming the node and column otherwise.
+    """
+    mw, mh = w.shape
+    c = np.ones(mh)
+    for j in range(mh):
+        mags = np.unique(np.abs(w[:, j][w[:, j] != 0]))
+        if len(mags) > 1:
+            raise UserError(f"node '{node_name}' (MatMul) column {j} holds weights of {len(mags)} magnitudes "
+                            f"({', '.join(f'{v:g}' for v in mags[:3])}); a sparse XNOR-popcount MVAU needs binary "
+                            "{alpha, beta} or ternary {-c, 0, +c} weights per column (export the checkpoint with "
+                            "`sbnn export`)")
+        if len(mags):
+            c[j] = mags[0]
+    return (w != 0).astype(np.int64), (w > 0).astype(np.int64), c
 
 
 def exact_alpha_nums(u: np.ndarray, d: np.ndarray, node_name: str, max_shift: int = 16) -> tuple[np.ndarray, int]:
@@ -169,6 +195,11 @@ class InferSparseXnorMVAU(Transformation):
 
         y_j = (d_j / 2**k) acc_j,                             acc_j = 2**k sum_{b=1} x + R_j sum x
 
+    A ternary layer (pruned +-1: some column {-c, 0, +c}, ``is_ternary``) gets mask b = (w != 0), signs
+    s = (w > 0), R = 0, k = 0 and d_j = c_j: S_j = popc(b_j & XNOR(a, s_j)) and y_j = c_j (2 S_j - c_j)
+    (reference.py), the {0, beta} lowering with S redefined. A layer whose columns all have two values
+    stays on the binary path above, exactly ({-c, 0} / {0, +c} columns included).
+
     A following bipolar MultiThreshold ``y_j >= T_j`` becomes an integer threshold and an
     inversion bit (exact rational arithmetic); otherwise the node is ``noActivation`` and a
     Mul by ``d_j / 2**k`` restores y (FINN absorbs it into TopK where it can). The input may
@@ -215,8 +246,17 @@ class InferSparseXnorMVAU(Transformation):
             mw, mh = w.shape
             consumers = model.find_consumers(y)
             mt = consumers[0] if len(consumers) == 1 and consumers[0].op_type == "MultiThreshold" else None
-            u, mask, d = column_levels(w, node.name, positive=mt is None)
-            r, k = exact_alpha_nums(u, d, node.name)
+            signs = None
+            if is_ternary(w):
+                if kind != "bits":
+                    raise UserError(f"node '{node.name}' (MatMul) is a ternary (pruned +-1) layer on integer "
+                                    f"inputs ({idt.name}); sbnn supports ternary layers on activation bits only: "
+                                    "train with a 1-bit input or leave the first layer unpruned")
+                mask, signs, d = ternary_levels(w, node.name)
+                r, k = np.zeros(mh, dtype=np.int64), 0
+            else:
+                u, mask, d = column_levels(w, node.name, positive=mt is None)
+                r, k = exact_alpha_nums(u, d, node.name)
             if kind == "bits":
                 const, acc_mult, in_dtype = (mask.sum(axis=0) << k) + r * mw, 2, "BINARY"
                 lo, hi = acc_range(mask, r, k)
@@ -240,7 +280,7 @@ class InferSparseXnorMVAU(Transformation):
                 out = mt.output[0]
                 new_nodes.append(make_sparse_xnor_mvau_node(
                     node.name + "_sparse", x, out, mask, r, k, tt, inv, "BINARY", nvec,
-                    weight_mode=self.weight_mode, input_dtype=in_dtype))
+                    weight_mode=self.weight_mode, input_dtype=in_dtype, signs=signs))
                 out_dt = DataType["BINARY"]
             else:
                 olo = int((acc_mult * lo - const).min())
@@ -256,7 +296,7 @@ class InferSparseXnorMVAU(Transformation):
                 acc_out = y if scalar and factor[0] == 1.0 else model.make_new_valueinfo_name()
                 new_nodes.append(make_sparse_xnor_mvau_node(
                     node.name + "_sparse", x, acc_out, mask, r, k, None, None, out_dt.name, nvec,
-                    weight_mode=self.weight_mode, input_dtype=in_dtype))
+                    weight_mode=self.weight_mode, input_dtype=in_dtype, signs=signs))
                 if acc_out != y:
                     fac = np.asarray(factor[:1] if scalar else factor, dtype=np.float32)
                     if not scalar:

@@ -42,7 +42,8 @@ def vectors_per_frame(inst) -> int:
 
 
 def options_of(inst, policy: FoldingPolicy) -> list[FoldOption]:
-    return fold_options(inst.get_config(), policy.modes, policy.lut_per_bram18, vectors_per_frame(inst))
+    return fold_options(inst.get_config(), policy.modes, policy.lut_per_bram18, vectors_per_frame(inst),
+                        policy.avoid)
 
 
 class SparseMVAUKernel(Kernel):

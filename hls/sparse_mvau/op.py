@@ -21,7 +21,9 @@ the sparsity pattern:
 
 * ``mask`` (tensor, uint8, (MW, MH), FINN's weight layout): b = 1 positions;
 * ``alpha_num`` (ints, MH): R_j; ``alpha_shift`` (int): k;
-* ``thresholds`` (ints, MH) and ``invert`` (ints, MH) unless ``noActivation``.
+* ``thresholds`` (ints, MH) and ``invert`` (ints, MH) unless ``noActivation``;
+* ``signs`` (tensor, uint8, (MW, MH), optional): a ternary (pruned +-1) layer's sign per weight (1: +c),
+  S_j = popc(b_j & XNOR(a, s_j)) with R = 0 (reference.py); absent for {alpha, beta} layers.
 
 Thresholded: out_j = (acc_j >= T_j) xor inv_j (BINARY). noActivation:
 out_j = 2 acc_j - (2**k c_j + R_j MW) (signed integer) for bit inputs, out_j = acc_j
@@ -77,12 +79,18 @@ class SparseXnorMVAU(HWCustomOp):
             "alpha_num": ("ints", True, []),
             "thresholds": ("ints", False, []),
             "invert": ("ints", False, []),
+            "signs": ("t", False, np.zeros((0, 0), dtype=np.uint8)),
         })
         return attrs
 
     # ---- parameters ----------------------------------------------------
     def get_mask(self) -> np.ndarray:
         return np.asarray(self.get_nodeattr("mask"), dtype=np.int64)
+
+    def get_signs(self) -> np.ndarray | None:
+        """The ternary layer's sign bits (MW, MH), or None for an {alpha, beta} layer."""
+        s = np.asarray(self.get_nodeattr("signs"), dtype=np.int64)
+        return s if s.size else None
 
     def get_config(self) -> SparseMVAUConfig:
         """The typed configuration shared with the RTL generator and the estimators."""
@@ -96,7 +104,7 @@ class SparseXnorMVAU(HWCustomOp):
             invert=None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64),
             weight_mode=self.get_nodeattr("weight_mode"), no_activation=no_act,
             name=self.onnx_node.name if self.onnx_node.name.isidentifier() else "sparse_mvau",
-            in_bits=in_bits, in_signed=in_signed)
+            in_bits=in_bits, in_signed=in_signed, signs=self.get_signs())
 
     # ---- shapes, datatypes, streams ---------------------------------------
     def get_input_datatype(self, ind=0):
@@ -185,7 +193,8 @@ class SparseXnorMVAU(HWCustomOp):
             a.astype(np.int64), self.get_mask(), np.asarray(self.get_nodeattr("alpha_num"), dtype=np.int64),
             self.get_nodeattr("alpha_shift"),
             None if no_act else np.asarray(self.get_nodeattr("thresholds"), dtype=np.int64),
-            None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64), integer_input=integer)
+            None if no_act else np.asarray(self.get_nodeattr("invert"), dtype=np.int64), integer_input=integer,
+            signs=self.get_signs())
         context[node.output[0]] = out.astype(np.float32).reshape(
             a.shape[:-1] + (self.get_nodeattr("MH"),))
 
@@ -206,6 +215,8 @@ class SparseXnorMVAU(HWCustomOp):
         op = f"op_mac_{self.get_nodeattr('inputDataType')}_sparse" if self.integer_input() else "op_xnor_popcount"
         ret = {op: int(mask.sum()) * n, "param_mask_nnz": int(mask.sum()),
                "param_weight_bits": int(mask.size)}
+        if self.get_signs() is not None:
+            ret["param_sign_bits"] = int(mask.sum())
         if not self.get_nodeattr("noActivation"):
             ret["param_threshold"] = int(self.get_nodeattr("MH"))
         return ret
@@ -219,10 +230,11 @@ class SparseXnorMVAU(HWCustomOp):
 def make_sparse_xnor_mvau_node(name: str, inp: str, out: str, mask: np.ndarray, alpha_num, alpha_shift: int,
                                thresholds=None, invert=None, out_dtype: str = "BINARY",
                                num_input_vectors=(1,), pe: int = 1, simd: int = 1,
-                               weight_mode: str = "baked", input_dtype: str = "BINARY"):
+                               weight_mode: str = "baked", input_dtype: str = "BINARY", signs=None):
     """An ONNX node of type SparseXnorMVAU (domain sbnn.hls.ops) with the given parameters.
 
     ``input_dtype``: BINARY (activation bits) or an integer type such as UINT8 / INT8 (integer-input mode).
+    ``signs``: a ternary layer's sign bits (MW, MH), or None.
     """
     input_format(input_dtype)
     mask = np.asarray(mask).astype(np.uint8)
@@ -233,6 +245,8 @@ def make_sparse_xnor_mvau_node(name: str, inp: str, out: str, mask: np.ndarray, 
                  numInputVectors=[int(v) for v in num_input_vectors], backend="fpgadataflow",
                  mask=numpy_helper.from_array(mask, "mask"),
                  alpha_num=[int(v) for v in np.broadcast_to(alpha_num, (mh,))])
+    if signs is not None:
+        attrs["signs"] = numpy_helper.from_array(np.asarray(signs).astype(np.uint8), "signs")
     if not no_act:
         attrs["thresholds"] = [int(v) for v in thresholds]
         attrs["invert"] = [int(v) for v in invert]

@@ -30,6 +30,15 @@ output the full signed value of (*):
 Special cases, all one op: +-1 weights are alpha = -beta, i.e. R = -1, k = 1
 (dense mask allowed); {0, beta} is R = 0 (no shared term at all).
 
+Ternary layers (pruned +-1, weights {-c, 0, +c} per column): the same datapath with a sign bit per kept
+weight, ``signs`` s (1: +c). With R = 0, k = 0 and
+
+    S_j = popc(b_j & XNOR(a, s_j))     (kept weights whose sign agrees with the input)
+
+``y_j / c_j = sum_{kept} t_i x_i = 2 S_j - c_j``: the {0, beta} formula with S redefined, so thresholds
+and the noActivation output are the same expressions. Without ``signs`` every s = 1 (XNOR(a, 1) = a).
+Signs need R = 0 and bit inputs.
+
 Tensor layouts follow FINN's MVAU: the mask has shape (MW, MH) like FINN's
 weight tensor; inputs are (..., MW) bits; thresholds (MH,), inversions (MH,),
 R (MH,) are integers.
@@ -57,15 +66,33 @@ def input_range(bits: int, signed: bool) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def accumulate(a_bits: np.ndarray, mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int) -> np.ndarray:
+def check_signs(signs: np.ndarray | None, mask: np.ndarray, alpha_num: np.ndarray) -> np.ndarray | None:
+    """``signs`` as a 0/1 int64 (MW, MH) array (None stays None); ValueError when it cannot be a ternary layer's."""
+    if signs is None:
+        return None
+    s = np.asarray(signs, dtype=np.int64)
+    if s.shape != np.shape(mask) or not np.isin(s, (0, 1)).all():
+        raise ValueError(f"signs must be a 0/1 array of the mask's shape {np.shape(mask)}, got {s.shape}")
+    if np.any(np.asarray(alpha_num) != 0):
+        raise ValueError("signs (a ternary layer) need R = 0 for every neuron")
+    return s
+
+
+def accumulate(a_bits: np.ndarray, mask: np.ndarray, alpha_num: np.ndarray, alpha_shift: int,
+               signs: np.ndarray | None = None) -> np.ndarray:
     """acc[..., j] = 2**k * popc(a & b_j) + R_j * popc(a), exact int64.
 
     The same formula with integer inputs: acc = 2**k * S_j + R_j * X (S_j, X sums instead of popcounts).
+    With ``signs`` (ternary, bit inputs): S_j = popc(b_j & XNOR(a, s_j)).
     """
     a = np.asarray(a_bits, dtype=np.int64)
     b = np.asarray(mask, dtype=np.int64)
     if a.shape[-1] != b.shape[0]:
         raise ValueError(f"input has {a.shape[-1]} bits per vector, mask expects MW={b.shape[0]}")
+    if signs is not None:   # XNOR(a, s) = a where s = 1, 1 - a where s = 0
+        sg = np.asarray(signs, dtype=np.int64)
+        s = a @ (b * (2 * sg - 1)) + (b * (1 - sg)).sum(axis=0)
+        return (s << alpha_shift) + np.asarray(alpha_num, dtype=np.int64) * a.sum(axis=-1, keepdims=True)
     s = a @ b  # popc(a & b_j) because both are 0/1
     p = a.sum(axis=-1, keepdims=True)
     return (s << alpha_shift) + np.asarray(alpha_num, dtype=np.int64) * p
@@ -80,6 +107,7 @@ def sparse_mvau_reference(
     invert: np.ndarray | None = None,
     *,
     integer_input: bool = False,
+    signs: np.ndarray | None = None,
 ) -> np.ndarray:
     """Outputs of one sparse MVAU for input bit vectors ``a_bits[..., MW]``.
 
@@ -87,11 +115,15 @@ def sparse_mvau_reference(
     Without: the signed integer of equation (*) (``noActivation``).
     ``integer_input=True``: the inputs are integers x_i (any range, see
     ``input_range``), acc = 2**k S + R X, and noActivation outputs acc.
+    ``signs``: a ternary layer's sign bits (module docstring; bit inputs only).
     """
     mask = np.asarray(mask, dtype=np.int64)
     mw, mh = mask.shape
     alpha_num = np.broadcast_to(np.asarray(alpha_num, dtype=np.int64), (mh,))
-    acc = accumulate(a_bits, mask, alpha_num, alpha_shift)
+    signs = check_signs(signs, mask, alpha_num)
+    if signs is not None and integer_input:
+        raise ValueError("signs (a ternary layer) need bit inputs, not integer_input")
+    acc = accumulate(a_bits, mask, alpha_num, alpha_shift, signs)
     if thresholds is None:
         if integer_input:
             return acc

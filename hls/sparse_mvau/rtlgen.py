@@ -43,7 +43,9 @@ into each lane's popcount, one constant selection per step (LUTs ~ nnz);
 ``memory`` reads a PE*SIMD-bit block plus {last, first, sf} per step from a ROM
 with a synchronous read (BRAM-inferable, read-ahead addressing) that stores
 only non-zero blocks, and computes popc(block & mask) on a generic
-SIMD-wide datapath per lane (cycles ~ non-zero blocks).
+SIMD-wide datapath per lane (cycles ~ non-zero blocks). Ternary layers (``cfg.signs``, R = 0): baked
+wires ``~a`` for a negative kept weight, memory mode reads a sign word (1 = negative kept weight) from a
+second ROM at the same address and computes popc((block ^ signs) & mask).
 
 Lint waivers (Verilator -Wall), each scoped to the lines that need it:
 WIDTHEXPAND on the popcount sums of 1-bit terms and of partial sums (a sum is
@@ -69,9 +71,9 @@ from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau import pipeline
 from sbnn.hls.sparse_mvau.pipeline import group_maxima, group_sizes, plan
 from sbnn.hls.sparse_mvau.rtlgen_multibit import MultibitGen
-from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, clog2, csd,
-                                               output_fifo, pipe_sums, pipelined_control, popsum, slit, weight_rom,
-                                               zext)
+from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, case_select_many,
+                                               clog2, csd, output_fifo, pipe_sums, pipelined_control, popsum, slit,
+                                               weight_rom, zext)
 
 __all__ = ["POPSUM_FLAT_MAX", "ROM_BLOCK_MIN_BITS", "case_select", "clog2", "csd", "generate_verilog", "popsum",
            "slit", "write_verilog", "zext"]
@@ -211,9 +213,16 @@ class _Gen:
         return self.memory_decode()
 
     def arm_terms(self, p: int, nf: int, sf: int) -> list[str]:
-        """The bits lane p adds at schedule step (nf, sf): the wired (b = 1) compute-buffer bits."""
+        """The bits lane p adds at schedule step (nf, sf): the wired (b = 1) compute-buffer bits, inverted
+        for a ternary layer's negative weights (XNOR(a, 0) = ~a: the inverter folds into the LUT). ``{~x}``:
+        a concatenation is self-determined, so the 1-bit inversion is not widened by the sum's context."""
         c = self.c
-        return [f"cbuf[{sf * c.SIMD + i}]" for i in np.flatnonzero(c.block(nf, sf)[:, p])]
+        rows = np.flatnonzero(c.block(nf, sf)[:, p])
+        if c.signs is None:
+            return [f"cbuf[{sf * c.SIMD + i}]" for i in rows]
+        col = nf * c.PE + p
+        return [f"cbuf[{sf * c.SIMD + i}]" if c.signs[sf * c.SIMD + i, col] else f"{{~cbuf[{sf * c.SIMD + i}]}}"
+                for i in rows]
 
     def decode_prelude(self) -> list[str]:
         return []
@@ -228,16 +237,19 @@ class _Gen:
         L += case_select("[1:0]", "st_fl", "t", fl)
         L += ["  assign st_first = st_fl[1];", "  assign st_last = st_fl[0];"]
         L.append("  /* verilator lint_off WIDTHEXPAND */")
-        self.parts = []
+        self.parts, selects, lane_vals = [], [], []
         for p in range(c.PE):
             arms = [self.arm_terms(p, nf, sf) for nf, sf in self.sched]
             split = [[list(ch) for ch in np.array_split(a, len(group_sizes(len(a))))] if a else [] for a in arms]
             vals = []
             for g, mx in enumerate(group_maxima([len(a) for a in arms])):
                 w = max(1, mx.bit_length())
-                L += case_select(f"[{w - 1}:0]", f"gs{p}_{g}", "t",
-                                 [popsum(s[g], w) if g < len(s) else f"{w}'d0" for s in split])
+                selects.append((f"[{w - 1}:0]", f"gs{p}_{g}",
+                                [popsum(s[g], w) if g < len(s) else f"{w}'d0" for s in split]))
                 vals.append((f"gs{p}_{g}", mx))
+            lane_vals.append(vals)
+        L += case_select_many("t", selects)   # one case for all lanes: see case_select_many (rtlsim speed)
+        for p, vals in enumerate(lane_vals):
             lines, fin = self.pipe(f"ls{p}", vals, 0, self.D, pipeline.FINAL_VALUES, reduce_first=False)
             L += lines
             self.parts.append(fin)
@@ -249,11 +261,14 @@ class _Gen:
         selected block (the ROM's slow clock-to-out plus the SF:1 mux), stage 1 popcounts it in groups."""
         c, TW, SFW = self.c, self.TW, self.SFW
         L = weight_rom(c, self.sched, self.firsts, self.lasts, TW, SFW, 1, ROM_BLOCK_MIN_BITS)
+        L += self.sign_rom()
         L.append("  /* verilator lint_off WIDTHEXPAND */")
         self.parts = []
         for p in range(c.PE):
+            sel = f"[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}]"
+            ins = "blk" if c.signs is None else f"(blk ^ sromq{sel})"   # XNOR(a, s) = a ^ (negative weight)
             L += [f"  reg [{c.SIMD - 1}:0] mb{p};",
-                  f"  always @(posedge ap_clk) if (move) mb{p} <= blk & romq[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}];"]
+                  f"  always @(posedge ap_clk) if (move) mb{p} <= {ins} & romq{sel};"]
             vals, off = [], 0
             for g, n in enumerate(group_sizes(c.SIMD)):
                 w = n.bit_length()
@@ -265,6 +280,24 @@ class _Gen:
             self.parts.append(fin)
         L.append("  /* verilator lint_on WIDTHEXPAND */")
         return L
+
+    def sign_rom(self) -> list[str]:
+        """A ternary layer's sign ROM beside the weight ROM: per step one PE x SIMD word with a 1 at each
+        negative kept weight, read at the same address (``t_next``, weight_rom)."""
+        c = self.c
+        if c.signs is None:
+            return []
+        mb, depth = c.PE * c.SIMD, 1 << self.TW
+        neg = c.mask * (1 - c.signs)
+        style = '(* rom_style = "block" *) ' if depth * mb >= ROM_BLOCK_MIN_BITS else ""
+        L = ["  // ---- sign memory (ternary): 1 = negative kept weight, the input bit is inverted",
+             f"  {style}reg [{mb - 1}:0] srom [0:{depth - 1}];", f"  reg [{mb - 1}:0] sromq;", "  initial begin"]
+        for i, (nf, sf) in enumerate(self.sched):
+            blk = neg[sf * c.SIMD:(sf + 1) * c.SIMD, nf * c.PE:(nf + 1) * c.PE]
+            word = sum(1 << (p * c.SIMD + int(s)) for p in range(c.PE) for s in np.flatnonzero(blk[:, p]))
+            L.append(f"    srom[{i}] = {mb}'h{word:x};")
+        L += [f"    srom[{i}] = {mb}'h0;" for i in range(len(self.sched), depth)]
+        return L + ["  end", "  always @(posedge ap_clk) sromq <= srom[t_next];"]
 
     # ---- shared R*P products and threshold terms ----------------------------
     def shared_products(self) -> list[str]:
@@ -362,6 +395,9 @@ class _Gen:
         if c.NF == 1:
             return L
         HW, sel = self.HW, self.nf_at(self.D - 1)
+        # One case per signal here, not case_select_many: Yosys maps the combined case of the threshold terms
+        # to more LUTs (a 64x64 memory layer: 281 vs 265), while the step selections of baked_decode gain
+        # the rtlsim speed.
         for p in range(c.PE):   # bound = T_hi + 1 - Q_hi - g of the lane's neuron in stage D-1
             sp = [self.split_consts(nf * c.PE + p) for nf in range(c.NF)]
             L += case_select(f"signed [{AW - K - 1}:0]", f"qh{p}", sel,

@@ -77,6 +77,28 @@ def case_select(decl: str, lhs: str, sel: str, arms: list[str], indent: str = " 
     return lines
 
 
+def case_select_many(sel: str, selects: list[tuple[str, str, list[str]]], indent: str = "  ") -> list[str]:
+    """Several :func:`case_select` on one selector (``selects``: (decl, lhs, arms) each, arms of equal length)
+    in ONE ``always @*`` case whose arm i assigns every non-constant lhs its arm i; constant ones are wires.
+
+    Same logic per lhs (synthesis builds one multiplexer per assigned signal either way), but Verilator
+    keeps one case as one branch that computes only the selected arm, whereas its DFG pass turns each
+    of many small case blocks into a multiplexer whose arms it hoists and computes every cycle: a
+    baked layer's lanes x groups x steps popcounts per simulated cycle (bench/rtlsim_speed.py)."""
+    lines = [f"{indent}wire {d} {lhs} = {arms[0]};" for d, lhs, arms in selects if len(set(arms)) == 1]
+    muxed = [(d, lhs, arms) for d, lhs, arms in selects if len(set(arms)) > 1]
+    if not muxed:
+        return lines
+    lines += [f"{indent}reg {d} {lhs};" for d, lhs, _ in muxed]
+    lines += [f"{indent}always @* begin", f"{indent}  case ({sel})"]
+    for i in range(len(muxed[0][2])):
+        lines += [f"{indent}    {i}: begin"] + [f"{indent}      {lhs} = {arms[i]};" for _, lhs, arms in muxed]
+        lines.append(f"{indent}    end")
+    lines += [f"{indent}    default: begin"] + [f"{indent}      {lhs} = {arms[0]};" for _, lhs, arms in muxed]
+    lines += [f"{indent}    end", f"{indent}  endcase", f"{indent}end"]
+    return lines
+
+
 def value_width(lo: int, hi: int, signed: bool) -> int:
     """Bits of a value in [lo, hi]: two's complement when ``signed``, else unsigned (lo >= 0)."""
     if not signed:

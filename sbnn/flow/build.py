@@ -313,7 +313,10 @@ def stage_compile(build: Path, model: Path, cfg: BuildConfig) -> dict:
         _fresh(build, "compile", inputs=[model, cfg.compile.folding_config_file])
         max_value, _ = input_max_value(check_qonnx(model), cfg.compile.input_max_value)
         with _seeded_names():
-            compile_model(model, out, replace(cfg.compile, input_max_value=max_value))
+            # depth_cache: the search refolds layers over the clock's depth budget, by Yosys runs the
+            # estimate stage then finds in the same cache
+            compile_model(model, out, replace(cfg.compile, input_max_value=max_value),
+                          depth_cache=build / "yosys_cache")
         _mark_done(build, "compile", {"report": "compile_report.json"})
     return _stage_json(build, "compile", "compile_report.json")
 
@@ -665,6 +668,8 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     finished("deploy")
 
     timing = design_timing(resources, board.fclk_mhz)
+    # folds the compile left because Yosys measured them over the budget (export/timing_refold.py)
+    timing["refolded"] = (compile_rep.get("fastest_fit") or {}).get("refolded", [])
     top = timing["top"]
     if top:
         log(f"logic depth: deepest path {top['weighted']:.1f} weighted LUT levels ({top['where']}), budget "
