@@ -332,6 +332,13 @@ CASES = [
     Case("sweep-jobs-zero", SW("--ecs", "0.1", "--jobs", "0"), expect="--jobs"),
     Case("sweep-subset-negative", SW("--ecs", "0.1", "--train-subset", "-1"), expect="train-subset"),
     Case("sweep-out-is-file", SW("--ecs", "0.1"), lambda e: e.file("sweep", "mine"), "--out"),
+    Case("sweep-gamma-nan", SW("--ecs", "0.1", "--gamma", "nan"), expect="gamma"),
+    Case("sweep-hw-folding-not-json",
+         lambda e: SW("--ecs", "0.1", "--hardware", "--hw-folding", str(e.file("fold.json", "{bad")))(e),
+         expect="not valid JSON"),
+    Case("sweep-hw-folding-bad-pe",
+         lambda e: SW("--ecs", "0.1", "--hardware", "--hw-folding",
+                      str(e.file("fold.json", '{"SparseXnorMVAU_0": {"PE": "x"}}')))(e), expect="PE"),
     # -- export
     Case("export-out-is-dir", lambda e: EX("--out", str(e.dir("outdir")))(e), expect="--out"),
     Case("export-out-parent-is-file", lambda e: EX("--out", str(e.file("f", "x") / "m.onnx"))(e), expect="--out"),

@@ -199,6 +199,7 @@ def test_python_api_with_config_and_overrides(flag_build, tiny_ckpt, tmp_path, m
     assert not (tmp_path / "never").exists(), "bad options stop before anything is created"
 
 
+@pytest.mark.slow   # a whole build (20-40 s): the slow tier, which CI also runs
 def test_stop_step_leaves_no_report_and_start_step_needs_earlier_stages(tiny_ckpt, tmp_path, monkeypatch, capsys):
     import sbnn
     from sbnn.cli import main

@@ -288,6 +288,7 @@ def _wait_for_lock(build: Path, proc: subprocess.Popen, timeout: float) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow   # a whole build (20-40 s): the slow tier, which CI also runs
 def test_two_builds_on_one_directory(tiny_ckpt, tmp_path):
     b = tmp_path / "b"
     env = {**os.environ, "PATH": PATH}

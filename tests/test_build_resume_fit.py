@@ -31,6 +31,7 @@ def _train(out: Path, hidden: str, ec: float, subset: int) -> Path:
     return out / "checkpoint.pt"
 
 
+@pytest.mark.slow   # a whole build (20-40 s): the slow tier, which CI also runs
 def test_design_that_does_not_fit_stops_after_compile(tmp_path, capsys, monkeypatch):
     """784-256-256-10 at EC 0.5, fully unrolled (a huge --target-fps): ~300k LUT of popcounts, pynq-z2 has 53,200."""
     monkeypatch.setenv("PATH", NO_VIVADO_PATH)

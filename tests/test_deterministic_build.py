@@ -126,6 +126,7 @@ def _assert_same_builds(a: Path, b: Path) -> None:
     assert not differing, f"files that differ between two builds of the same model and options: {differing}"
 
 
+@pytest.mark.slow   # a whole build (20-40 s): the slow tier, which CI also runs
 def test_compile_stitch_and_package_are_byte_identical_across_build_dirs(tiny_ckpt, tmp_path):
     a, b = _two_build_dirs(tmp_path)
     _build(tiny_ckpt, a, "--stop-step", "stitch")

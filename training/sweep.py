@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from sbnn.artifacts import check_output_dir
 from sbnn.errors import UserError
+from sbnn.flow.config import load_folding
 
 from .config import TrainConfig
 from .device import resolve_device
@@ -146,6 +147,7 @@ def sweep(base: TrainConfig, ecs: list[float], out_dir: str | Path, *, data_dir=
         if not hw_folding.is_file():
             raise UserError(f"--hw-folding {hw_folding}: no such file; pass a folding JSON as for `sbnn compile "
                             "--folding`")
+        load_folding(hw_folding)   # a malformed file stops here, before any point trains
     out.mkdir(parents=True, exist_ok=True)
     # absolute: Ray workers do not run in this folder (on a cluster --out must be on a shared file system)
     named = sweep_points(base, ecs, seeds, out.resolve(), gamma, hardware, hw_folding)
