@@ -340,7 +340,9 @@ def _artifacts(steps) -> list[str]:
     return names
 
 
-def _check_build_dir(build_dir: Path) -> None:
+def check_build_dir(build_dir: Path) -> None:
+    """Refuse a build directory inside the source tree (outside build/ and runs/): a compile there would mix
+    generated files with the sources."""
     src = Path(__file__).resolve().parents[1]
     b = build_dir.resolve()
     if b.is_relative_to(src) and not b.is_relative_to(src / "build") and not b.is_relative_to(src / "runs"):
@@ -380,7 +382,7 @@ def compile_model(model_path: str | Path, build_dir: str | Path, cfg: CompileCon
     if unknown:
         raise UserError(f"unknown compile step '{unknown[0]}'; known steps: {', '.join(STEPS)}")
     model_path, build_dir = Path(model_path).resolve(), Path(build_dir)
-    _check_build_dir(build_dir)
+    check_build_dir(build_dir)
     model = _load_model(model_path)   # a model that cannot be read removes nothing
     with workdir.locked_claim(build_dir, KIND, what="compile build directory"):
         build_dir = build_dir.resolve()

@@ -34,7 +34,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from sbnn.errors import UserError
-from sbnn.export.compile import HW_GRAPH, _check_build_dir, compile_model
+from sbnn.export.compile import HW_GRAPH, check_build_dir, compile_model
 from sbnn.export.qonnx_export import export_checkpoint
 from sbnn.hls.sparse_mvau.estimates import cycles_per_frame, lut_estimate, memory_bram18, weight_memory_bits
 from sbnn.hls.sparse_mvau.op import OP_TYPE
@@ -65,7 +65,7 @@ def check_hw_out(out: Path) -> None:
     """Before any training: the compiles go into every point's folder, where ``sbnn compile`` must be
     allowed to build (not inside the source tree outside build/ and runs/)."""
     try:
-        _check_build_dir(Path(out) / "point" / HW_DIR / "build")
+        check_build_dir(Path(out) / "point" / HW_DIR / "build")
     except UserError:
         raise UserError(f"--hardware compiles every point under --out {out}, which is inside the source tree; "
                         "sweep into runs/ or build/ (or outside the repository) and copy the results") from None
