@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sbnn.artifacts import write_text_atomic
 from sbnn.errors import UserError
 from sbnn.hls import streams
 from sbnn.hls.stitch import load_design
@@ -70,12 +71,6 @@ def make_config(input_spec: StreamSpec, output_spec: StreamSpec, *, meaning: str
         # conv nets stream images as (H, W, C) pixels: the driver also takes (N, C, H, W) with --layout NCHW
         "image_layout": "NHWC" if len(input_spec.shape) == 3 else None, **extra,
     }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -151,7 +146,7 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
                       dma_max_bytes=meta.get("dma_max_bytes", (1 << 26) - 1), ip=meta.get("ip"),
                       expected_accuracy_images=n_images or None,
                       accuracy_rtlsim=rtlsim_accuracy, accuracy_rtlsim_frames=rtlsim_frames, **expect.config_fields())
-    _write_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
+    write_text_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
     files.append("config.json")
     exp = ("not measured" if expected_accuracy is None else
            f"**{100 * expected_accuracy:.2f} %** (the hardware's outputs for exactly these images)")
@@ -173,7 +168,7 @@ def make_deploy_package(project_dir, out_dir, *, vivado_result: VivadoResult | N
                         "(`acc.infer(images, layout=\"NCHW\")` from Python).\n"),
         "OUT_MEANING": {"class_index": "the class index (top-1)", "scores": "integer class scores (argmax = label)",
                         "raw": "raw integer outputs"}[meaning]})
-    _write_atomic(out / "README.md", readme)
+    write_text_atomic(out / "README.md", readme)
     files.append("README.md")
     msg = (f"deploy package ready in {out}" if complete else
            f"deploy package in {out} (without bitstream: run Vivado on the project, then copy .bit/.hwh)")

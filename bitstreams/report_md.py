@@ -15,6 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure   # the object API: no pyplot, no global backend switch for the caller
 
+from sbnn.artifacts import write_text_atomic
 from sbnn.hls import ops
 from sbnn.hls.resources import format_depth
 
@@ -228,7 +229,5 @@ def write_report_md(report: dict, build_dir: str | Path) -> Path:
         plot_layers(report, build_dir / PLOT)
         plot_name = PLOT
     out = build_dir / "report.md"
-    tmp = out.with_name("report.md.tmp")
-    tmp.write_text(render_markdown(report, plot_name))
-    os.replace(tmp, out)
+    write_text_atomic(out, render_markdown(report, plot_name))
     return out

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sbnn.artifacts import write_text_atomic
 from sbnn.errors import UserError
 
 from sbnn.export.notice import warn
@@ -355,9 +356,8 @@ def generate_vivado_project(stitched_rtl_dir, top_name: str, io_widths, board, o
             if stale.exists():
                 stale.unlink()  # built from other RTL or Tcl: must not reach a deploy package
     # same sources: a bitstream built from this project (by hand, or by an earlier run) is kept
-    tmp = out / (PROJECT_JSON + ".tmp")   # project.json decides whether a bitstream is kept: never half-written
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, out / PROJECT_JSON)
+    # project.json decides whether a bitstream is kept: never half-written
+    write_text_atomic(out / PROJECT_JSON, json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(fill_template((TEMPLATES / "project_README.md.in").read_text(), {
         "DESIGN": design_name, "BOARD": board.name, "PART": board.part, "FCLK_MHZ": _fmt_mhz(board.fclk_mhz),
         "COMMAND": VIVADO_COMMAND, "TOP": top_name, "WRAPPER": wrapper}))

@@ -66,6 +66,7 @@ from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 from qonnx.util.cleanup import cleanup_model
 
 from sbnn import workdir
+from sbnn.artifacts import write_text_atomic
 from sbnn.errors import UserError
 from sbnn.finn_env import ensure_finn_env
 from sbnn.flow.config import CompileConfig, load_folding
@@ -439,9 +440,7 @@ def _run_steps(model, model_path: Path, build_dir: Path, cfg: CompileConfig, ste
              if ctx.input_stream is not None and rows else None)
     report["target_fps_reached"] = None if reach is None else reach["reached"]   # None: no --target-fps
     report["target_fps_reach"] = reach
-    tmp = build_dir / (REPORT + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, build_dir / REPORT)
+    write_text_atomic(build_dir / REPORT, json.dumps(report, indent=2) + "\n")
     if reach is not None and not reach["reached"]:
         warn(target_warning(reach, cfg.fclk_mhz))
     return report

@@ -39,6 +39,7 @@ from finn.util.fpgadataflow import is_fpgadataflow_node
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from sbnn.artifacts import write_text_atomic
 from sbnn.bitstreams.boards import DEFAULT_FPGA_PART
 from sbnn.errors import UserError
 from sbnn.finn_env import ensure_finn_env
@@ -94,9 +95,7 @@ class StitchedDesign:
 
     def save(self) -> Path:
         p = Path(self.out_dir) / DESIGN_JSON
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        os.replace(tmp, p)
+        write_text_atomic(p, json.dumps(asdict(self), indent=2) + "\n")
         return p
 
 

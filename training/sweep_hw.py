@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
+from sbnn.artifacts import write_text_atomic
 from sbnn.errors import UserError
 from sbnn.export.compile import HW_GRAPH, check_build_dir, compile_model
 from sbnn.export.qonnx_export import export_checkpoint
@@ -76,9 +76,7 @@ def _digest(path: Path) -> str:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
 
 
 def layer_costs(node) -> dict:

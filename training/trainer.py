@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from sbnn.artifacts import check_output_dir
+from sbnn.artifacts import check_output_dir, write_text_atomic
 from sbnn.errors import UserError
 
 from .checkpoint import RESUME_REQUIRED, load_checkpoint, load_model_state, require_entries, save_checkpoint
@@ -105,9 +104,7 @@ def _to_cpu(state):
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def _check_resume(ckpt: dict, cfg: TrainConfig, path: Path) -> None:

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from sbnn import workdir
-from sbnn.artifacts import read_json_object
+from sbnn.artifacts import read_json_object, write_text_atomic
 from sbnn.bitstreams.boards import Board
 from sbnn.bitstreams.deploy import make_deploy_package
 from sbnn.bitstreams.report_md import PLOT, write_report_md
@@ -141,7 +141,7 @@ def _done(build: Path, name: str) -> bool:
 def _mark_done(build: Path, name: str, info: dict) -> None:
     d = _stage_dir(build, name)
     workdir.record(d, [DONE, DONE + ".tmp"])
-    _write_atomic(d / DONE, json.dumps(info, indent=2) + "\n")
+    write_text_atomic(d / DONE, json.dumps(info, indent=2) + "\n")
 
 
 def _to_redo(build: Path, new: dict) -> tuple[list[str], list[str], str]:
@@ -161,14 +161,8 @@ def _to_redo(build: Path, new: dict) -> tuple[list[str], list[str], str]:
     return [s for s in STAGES[first:] if _done(build, s)], changed, f"options changed ({', '.join(changed)})"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _write_options(build: Path, new: dict) -> None:
-    _write_atomic(build / OPTIONS, json.dumps(new, indent=2) + "\n")
+    write_text_atomic(build / OPTIONS, json.dumps(new, indent=2) + "\n")
 
 
 class StoppedAfter(Exception):
@@ -355,7 +349,7 @@ def stage_estimate(build: Path, board: Board, design: StitchedDesign) -> dict:
         _fresh(build, "estimate")
         with _writing(build, "estimate", declared=("resources.json", "resources.json.tmp")):
             res = design_resources(design, family=board.family, cache_dir=build / "yosys_cache", part=board.part)
-            _write_atomic(out / "resources.json", json.dumps(res, indent=2) + "\n")
+            write_text_atomic(out / "resources.json", json.dumps(res, indent=2) + "\n")
             _mark_done(build, "estimate", {})
     res = _stage_json(build, "estimate", "resources.json")
     check_fit(res["total"], board.name)
@@ -477,7 +471,7 @@ def stage_deploy(build: Path, board: Board, design: StitchedDesign, sim: dict,
                                       rtlsim_frames=rtlsim_frames, rtlsim_cycles_per_frame=sim.get("cycles_per_frame"))
         finally:
             _restore_kept(deploy)
-        _write_atomic(deploy / SOURCES, sha + "\n")
+        write_text_atomic(deploy / SOURCES, sha + "\n")
     return {"vivado": res.to_dict(), "vivado_project": str(proj),
             "deploy": {"path": str(pkg.path), "complete": pkg.complete, "files": pkg.files, "message": pkg.message,
                        "expected_accuracy": accuracy, "expected_accuracy_images": 0 if shipped is None else
@@ -618,7 +612,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     if redo:
         log(f"{why}: redoing {', '.join(redo)}")
     _write_options(build, options)
-    _write_atomic(build / RESOLVED_CONFIG, resolved_config_text(cfg))
+    write_text_atomic(build / RESOLVED_CONFIG, resolved_config_text(cfg))
 
     began: dict[str, float] = {}   # start time of each stage that runs (a reused one takes no time)
 
@@ -718,7 +712,7 @@ def _run(cfg: BuildConfig, build: Path) -> dict:
     }
     report["not_available"] = unavailable(cfg, report)
     write_report_md(report, build)
-    _write_atomic(build / "report.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(build / "report.json", json.dumps(report, indent=2) + "\n")
     log(f"wrote {build / 'report.json'} and {build / 'report.md'}")
     log(summary_line(report))
     return report
