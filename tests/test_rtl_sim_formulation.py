@@ -60,7 +60,7 @@ def test_selections_in_one_case(mode):
     text = rtlgen.generate_verilog(hidden_layer(64, 64, 8, 16, mode))   # 4 input folds x 8 neuron folds
     if mode == "baked":
         assert blocks_assigning(text, "gs") == 1, "step popcount selections not in one case"
-    assert blocks_assigning(text, "kc") == 8, "neuron thresholds: one case per lane (PE 8)"
+    assert blocks_assigning(text, "tc") == 8, "neuron thresholds: one case per lane (PE 8)"
 
 
 def test_verilator_computes_only_the_selected_step(tmp_path):

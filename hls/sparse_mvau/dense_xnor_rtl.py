@@ -43,6 +43,8 @@ def dense_xnor_reference(a_bits: np.ndarray, weights: np.ndarray, thresholds: np
 
 
 class _DenseXnorGen(_Gen):
+    folded_thr = False   # lanes compare the count with T_j themselves (lane_output), running sums start at 0
+
     def decode_prelude(self) -> list[str]:
         return ["  /* verilator lint_off UNUSEDSIGNAL */",
                 f"  wire [{self.c.MW - 1}:0] ncbuf = ~cbuf;",

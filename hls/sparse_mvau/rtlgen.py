@@ -21,9 +21,10 @@ Interface (FINN naming and packing)::
 
 Microarchitecture (one concept per stage, shared by both weight modes):
 
-1. receiver: shifts SIMD-bit beats into a collection register and accumulates
-   the shared input popcount P while receiving, in groups of input bits with
-   one short accumulator each (omitted when all R_j = 0);
+1. receiver: shifts SIMD-bit beats into a collection register (memory mode,
+   SF > 1: writes them into one of two LUT-RAM banks, verilog_text.input_banks)
+   and accumulates the shared input popcount P while receiving, in groups of
+   input bits with one short accumulator each (omitted when all R_j = 0);
 2. compute: when a full vector is collected and the compute stage is free (or
    finishing), it is copied into the compute buffer (double buffering, so the
    next vector is received while this one is processed) and the steps of
@@ -31,8 +32,10 @@ Microarchitecture (one concept per stage, shared by both weight modes):
    blocks, at least one per neuron fold. Each PE lane accumulates
    ``S = popc(a & b)``; at the last step of a neuron fold it thresholds
    ``acc = 2**k*S + R*P`` (R*P from a shift-add of the shared P per distinct
-   R) as a narrow compare of S + Q_hi + g with T_hi + 1 (threshold_split.py;
-   noActivation layers form the full acc). The popcounts and P are summed
+   R) as a narrow compare of S + Q_hi + g with T_hi + 1 (threshold_split.py)
+   when NF = 1; folded lanes start their running sum at Q_hi and compare
+   {S + Q_hi, Q_lo} = acc with T_j (folded_terms); noActivation layers form
+   the full acc. The popcounts and P are summed
    in a pipeline of registered stages (pipeline.py: the timing budget of
    the clock, sbnn.hls.timing), all moving together, so one step still
    completes per cycle and the latency grows by the pipeline depth;
@@ -40,10 +43,12 @@ Microarchitecture (one concept per stage, shared by both weight modes):
 
 Weight modes: ``baked`` wires only the b = 1 positions of the compute buffer
 into each lane's popcount, one constant selection per step (LUTs ~ nnz);
-``memory`` reads a PE*SIMD-bit block plus {last, first, sf} per step from a ROM
+``memory`` reads the step's mask columns plus {last, first, sf} from a ROM
 with a synchronous read (BRAM-inferable, read-ahead addressing) that stores
-only non-zero blocks, and computes popc(block & mask) on a generic
-SIMD-wide datapath per lane (cycles ~ non-zero blocks). Ternary layers (``cfg.signs``, R = 0): baked
+only non-zero blocks, and only the distinct columns that change over them
+(verilog_text.mask_columns), and computes popc(block & mask) on a generic
+SIMD-wide datapath per lane, one datapath for lanes with the same mask bits
+(a block-constant mask: one for all lanes; cycles ~ non-zero blocks). Ternary layers (``cfg.signs``, R = 0): baked
 wires ``~a`` for a negative kept weight, memory mode reads a sign word (1 = negative kept weight) from a
 second ROM at the same address and computes popc((block ^ signs) & mask).
 
@@ -72,8 +77,8 @@ from sbnn.hls.sparse_mvau import pipeline
 from sbnn.hls.sparse_mvau.pipeline import group_maxima, group_sizes, plan
 from sbnn.hls.sparse_mvau.rtlgen_multibit import MultibitGen
 from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, case_select_many,
-                                               clog2, csd, output_fifo, pipe_sums, pipelined_control, popsum, slit,
-                                               weight_rom, zext)
+                                               clog2, csd, input_banks, mask_columns, output_fifo, pipe_sums, pipelined_control,
+                                               popsum, slit, weight_rom, zext)
 
 __all__ = ["POPSUM_FLAT_MAX", "ROM_BLOCK_MIN_BITS", "case_select", "clog2", "csd", "generate_verilog", "popsum",
            "slit", "write_verilog", "zext"]
@@ -116,6 +121,9 @@ class _Gen:
         self.single = all(firsts) and all(lasts)  # one step per neuron fold: no S register
         self.plan = plan(cfg)
         self.D = self.plan.depth
+        self.lane_rep = list(range(cfg.PE))   # the lane whose datapath (popcount, S) lane p uses
+        # memory mode reads its input from LUT-RAM banks (verilog_text.input_banks); baked mode wires cbuf bits
+        self.banks = cfg.weight_mode == "memory" and cfg.SF > 1
 
     def lines(self) -> list[str]:
         c = self.c
@@ -165,9 +173,13 @@ class _Gen:
              "  wire in_fire = s_axis_tvalid && s_axis_tready;",
              "  wire load;",
              "  reg full;",
-             f"  reg [{c.MW - 1}:0] coll;",
              "  assign s_axis_tready = !full || load;"]
-        if c.SF > 1:
+        L += [] if self.banks else [f"  reg [{c.MW - 1}:0] coll;"]
+        if self.banks:
+            L += [f"  reg [{self.SFW - 1}:0] rcnt;",
+                  f"  wire rlast = (rcnt == {self.SFW}'d{c.SF - 1});"]
+            L += input_banks(c.SIMD, self.SFW)
+        elif c.SF > 1:
             L += [f"  reg [{self.SFW - 1}:0] rcnt;",
                   f"  wire rlast = (rcnt == {self.SFW}'d{c.SF - 1});",
                   f"  always @(posedge ap_clk) if (in_fire) coll <= {{beat, coll[{c.MW - 1}:{c.SIMD}]}};"]
@@ -200,7 +212,7 @@ class _Gen:
 
     # ---- stage 2: compute control ------------------------------------------
     def control(self) -> list[str]:
-        L = pipelined_control(self.NS, self.c.NF, self.c.MW, self.D, not self.single)
+        L = pipelined_control(self.NS, self.c.NF, self.c.MW, self.D, not self.single, not self.banks)
         if self.uses_p:   # the frame's P groups, taken from the receiver with the vector
             for g, n in enumerate(self.plan.p_groups):
                 aw = (n * self.c.SF).bit_length()
@@ -257,18 +269,30 @@ class _Gen:
         return L
 
     def memory_decode(self) -> list[str]:
-        """ROM word per step: {last, first, sf, mask lane PE-1 .. lane 0}; sync read-ahead. Stage 0 masks the
-        selected block (the ROM's slow clock-to-out plus the SF:1 mux), stage 1 popcounts it in groups."""
+        """ROM word per step: {last, first, sf, distinct mask columns} (verilog_text.mask_columns); sync
+        read-ahead. Stage 0 masks the selected block (the ROM's slow clock-to-out plus the SF:1 mux), stage 1
+        popcounts it in groups. Lanes with the same mask bits (same ROM columns; a block-constant mask: all
+        lanes) count the same bits: one datapath serves them (``lane_rep``), binary layers only (a ternary
+        lane's sign word is its own)."""
         c, TW, SFW = self.c, self.TW, self.SFW
-        L = weight_rom(c, self.sched, self.firsts, self.lasts, TW, SFW, 1, ROM_BLOCK_MIN_BITS)
+        cols, srcs = mask_columns(c, self.sched)
+        L = weight_rom(c, self.sched, self.firsts, self.lasts, TW, SFW, 1, ROM_BLOCK_MIN_BITS, cols, self.banks)
         L += self.sign_rom()
         L.append("  /* verilator lint_off WIDTHEXPAND */")
-        self.parts = []
+        self.parts, reps = [], {}
         for p in range(c.PE):
+            bits = tuple(srcs[p * c.SIMD:(p + 1) * c.SIMD])
+            key = (bits, self.lane_r(p) if self.folded_thr else ()) if c.signs is None else p
+            rep = reps.setdefault(key, p)
+            self.lane_rep[p] = rep
+            if rep != p:
+                self.parts.append(self.parts[rep])
+                continue
             sel = f"[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}]"
             ins = "blk" if c.signs is None else f"(blk ^ sromq{sel})"   # XNOR(a, s) = a ^ (negative weight)
+            msk = "" if all(b == "1'b1" for b in bits) else " & {" + ", ".join(reversed(bits)) + "}"
             L += [f"  reg [{c.SIMD - 1}:0] mb{p};",
-                  f"  always @(posedge ap_clk) if (move) mb{p} <= {ins} & romq{sel};"]
+                  f"  always @(posedge ap_clk) if (move) mb{p} <= {ins}{msk};"]
             vals, off = [], 0
             for g, n in enumerate(group_sizes(c.SIMD)):
                 w = n.bit_length()
@@ -350,8 +374,7 @@ class _Gen:
     # (The unpipelined RTL shared F = T_hi + 1 - Q_hi - g per distinct (R, T)
     # and compared S >= F, 3-4 % fewer LUTs, but Yosys chains those constant
     # subtractions of one Q_hi into one long carry path: 12 adders deep on a
-    # 784-input layer.) Folded lanes (NF > 1) select the constants and terms
-    # of the neuron by nf in stage D-1 and register the bound T_hi + 1 - Q_hi - g.
+    # 784-input layer.) Folded lanes (NF > 1) do not split: folded_bounds.
     def split_consts(self, j: int) -> tuple[int, int, int]:
         """(R_j, T_hi, T_lo) of neuron j (clipped threshold, floor split at k)."""
         t = int(self.c.clipped_thresholds[j])
@@ -365,16 +388,18 @@ class _Gen:
     def HW(self) -> int:
         return self.AW - self.K + 1
 
-    def g_expr(self, r: int, t_lo: int, stage: str = "") -> str:
-        """g = [Q_lo >= T_lo]; ``stage`` "c" names the stage D-1 wire, "" the registered copy."""
+    def g_expr(self, r: int, t_lo: int) -> str:
+        """g = [Q_lo >= T_lo] (the registered copy; fully parallel lanes)."""
         if t_lo == 0:
             return "1'b1"
         if r == 0:                      # Q = 0: Q_lo >= T_lo is false
             return "1'b0"
-        return f"g{stage}_{self.rtag(r)}_{t_lo}"
+        return f"g_{self.rtag(r)}_{t_lo}"
 
     def shared_threshold_terms(self) -> list[str]:
         c, AW, K = self.c, self.AW, self.K
+        if c.NF > 1:
+            return self.folded_terms()
         consts = sorted({self.split_consts(j) for j in range(c.MH)})
         rs = sorted({r for r, _, _ in consts if r != 0})
         L = []
@@ -383,31 +408,39 @@ class _Gen:
             for r in rs:
                 tag = self.rtag(r)
                 qh = self.rp_name(r) + (f"[{AW - 1}:{K}]" if K else "")
-                L.append(f"  wire signed [{AW - K - 1}:0] qhc_{tag} = {qh};")
-                if c.NF == 1:
-                    L += [f"  reg signed [{AW - K - 1}:0] qh_{tag};",
-                          f"  always @(posedge ap_clk) if (move) qh_{tag} <= qhc_{tag};"]
+                L += [f"  wire signed [{AW - K - 1}:0] qhc_{tag} = {qh};",
+                      f"  reg signed [{AW - K - 1}:0] qh_{tag};",
+                      f"  always @(posedge ap_clk) if (move) qh_{tag} <= qhc_{tag};"]
                 for t_lo in sorted({t for rr, _, t in consts if rr == r and t}):
-                    L.append(f"  wire gc_{tag}_{t_lo} = ({self.rp_name(r)}[{K - 1}:0] >= {K}'d{t_lo});")
-                    if c.NF == 1:
-                        L += [f"  reg g_{tag}_{t_lo};",
-                              f"  always @(posedge ap_clk) if (move) g_{tag}_{t_lo} <= gc_{tag}_{t_lo};"]
-        if c.NF == 1:
-            return L
-        HW, sel = self.HW, self.nf_at(self.D - 1)
-        # One case per signal here, not case_select_many: Yosys maps the combined case of the threshold terms
-        # to more LUTs (a 64x64 memory layer: 281 vs 265), while the step selections of baked_decode gain
-        # the rtlsim speed.
-        for p in range(c.PE):   # bound = T_hi + 1 - Q_hi - g of the lane's neuron in stage D-1
-            sp = [self.split_consts(nf * c.PE + p) for nf in range(c.NF)]
-            L += case_select(f"signed [{AW - K - 1}:0]", f"qh{p}", sel,
-                             [f"qhc_{self.rtag(r)}" if r else slit(0, AW - K) for r, _, _ in sp])
-            L += case_select("", f"g{p}", sel, [self.g_expr(r, t_lo, "c") for r, _, t_lo in sp])
-            L += case_select(f"signed [{HW - 1}:0]", f"kc{p}", sel, [slit(t_hi + 1, HW) for _, t_hi, _ in sp])
-            L += [f"  reg signed [{HW}:0] bnd{p};",
-                  f"  always @(posedge ap_clk) if (move) bnd{p} <= $signed({{kc{p}[{HW - 1}], kc{p}}})"
-                  f" - $signed({{{{2{{qh{p}[{AW - K - 1}]}}}}, qh{p}}}) - $signed({{{HW}'b0, g{p}}});"]
+                    L += [f"  wire gc_{tag}_{t_lo} = ({self.rp_name(r)}[{K - 1}:0] >= {K}'d{t_lo});",
+                          f"  reg g_{tag}_{t_lo};",
+                          f"  always @(posedge ap_clk) if (move) g_{tag}_{t_lo} <= gc_{tag}_{t_lo};"]
         return L
+
+    def folded_terms(self) -> list[str]:
+        """Folded lanes (NF > 1): Q_hi = (R*P) >>> k and Q_lo = the low k bits of R*P per distinct R, registered
+        into the last stage. A lane starts its running sum at its neuron's Q_hi instead of 0, so it ends at
+        Z = S + Q_hi (HW bits: S < 2**(AW-1-k), |Q_hi| <= 2**(AW-1-k)), and {Z, Q_lo} = 2**k*S + R*P = acc: the
+        lane compares acc >= T_j with the constant of its neuron (lane_output). Why: no per-lane bound
+        (a table, a subtraction and a register per lane, as before) and no shared g comparators; the
+        compare is one carry chain over an NF:1 constant table, as the bound's compare was."""
+        AW, K = self.AW, self.K
+        L = ["  // ---- shared threshold terms (stage D-1): Q_hi, Q_lo of R*P per distinct R, registered"]
+        for r in sorted({int(v) for v in self.c.alpha_num if v}):
+            tag, rp = self.rtag(r), self.rp_name(r)
+            L += [f"  reg signed [{AW - K - 1}:0] qh_{tag};",
+                  f"  always @(posedge ap_clk) if (move) qh_{tag} <= {rp}[{AW - 1}:{K}];"]
+            if K:
+                L += [f"  reg [{K - 1}:0] ql_{tag};", f"  always @(posedge ap_clk) if (move) ql_{tag} <= {rp}[{K - 1}:0];"]
+        return L
+
+    @property
+    def folded_thr(self) -> bool:
+        """Thresholded with folded lanes: the running sum starts at Q_hi (folded_terms)."""
+        return not self.c.no_activation and self.c.NF > 1
+
+    def lane_r(self, p: int) -> tuple[int, ...]:
+        return tuple(int(self.c.alpha_num[nf * self.c.PE + p]) for nf in range(self.c.NF))
 
     @property
     def NW(self) -> int:
@@ -448,7 +481,18 @@ class _Gen:
         CW, D = self.CW, self.D
         part = " + ".join(e for e, _ in self.parts[p])
         L = ["  /* verilator lint_off WIDTHEXPAND */"]
-        if self.single:
+        if self.folded_thr:   # starts at the neuron's Q_hi: ends at Z = S + Q_hi (folded_terms)
+            HW, QW = self.HW, self.AW - self.K
+            L += case_select(f"signed [{QW - 1}:0]", f"qi{p}", self.nf_at(D),
+                             [f"qh_{self.rtag(r)}" if r else slit(0, QW) for r in self.lane_r(p)])
+            init = f"{{{{{HW - QW}{{qi{p}[{QW - 1}]}}}}, qi{p}}}"
+            if self.single:
+                L.append(f"  wire [{HW - 1}:0] stot{p} = {init} + {part};")
+            else:
+                L += [f"  reg [{HW - 1}:0] s{p};",
+                      f"  wire [{HW - 1}:0] stot{p} = (fst[{D}] ? {init} : s{p}) + {part};",
+                      f"  always @(posedge ap_clk) if (go) s{p} <= stot{p};"]
+        elif self.single:
             L.append(f"  wire [{CW - 1}:0] stot{p} = {part};")
         else:
             L += [f"  reg [{CW - 1}:0] s{p};",
@@ -463,7 +507,9 @@ class _Gen:
         narrow = not c.no_activation and c.NF == 1 and self.EW < CW
         if narrow:   # only the low EW bits of S are read (S <= c_max)
             L.append("  /* verilator lint_off UNUSEDSIGNAL */")
-        L += self.s_accumulator(p)
+        rep = self.lane_rep[p]
+        sw = self.HW if self.folded_thr else CW
+        L += self.s_accumulator(p) if rep == p else [f"  wire [{sw - 1}:0] stot{p} = stot{rep};"]
         if narrow:
             L.append("  /* verilator lint_on UNUSEDSIGNAL */")
         return L + self.lane_output(p)
@@ -486,8 +532,15 @@ class _Gen:
                     L.append(f"  wire o{p} = ($signed({zext(f'stot{p}', CW, HW + 1)}) + $signed({{{{2{{{qh}"
                              f"[{self.AW - K - 1}]}}}}, {qh}}}) + $signed({{{HW}'b0, {self.g_expr(r, t_lo)}}}) >= "
                              f"{slit(t_hi + 1, HW + 1)}) ^ inv{p};")
-            else:
-                L.append(f"  wire o{p} = ($signed({zext(f'stot{p}', CW, self.HW + 1)}) >= bnd{p}) ^ inv{p};")
+            else:   # {Z, Q_lo} = acc >= T_j at AW + 1 bits (folded_terms)
+                AW, sel = self.AW, self.nf_at(D)
+                L += case_select(f"signed [{AW}:0]", f"tc{p}", sel,
+                                 [slit(int(c.clipped_thresholds[j]), AW + 1) for j in js])
+                if K:
+                    L += case_select(f"[{K - 1}:0]", f"qo{p}", sel,
+                                     [f"ql_{self.rtag(r)}" if r else f"{K}'d0" for r in self.lane_r(p)])
+                x = f"{{stot{p}, qo{p}}}" if K else f"stot{p}"
+                L.append(f"  wire o{p} = ($signed({x}) >= tc{p}) ^ inv{p};")
             return L
         NW, OW, sw = self.NW, self.OW, CW + K + 1
         sk = f"{{stot{p}, {K + 1}'b0}}"

@@ -136,7 +136,8 @@ def pipe_sums(prefix: str, vals: list[tuple[str, int, int]], stage: int, until: 
     return L, vals
 
 
-def pipelined_control(ns: int, nf: int, buf_width: int, depth: int, with_first: bool) -> list[str]:
+def pipelined_control(ns: int, nf: int, buf_width: int, depth: int, with_first: bool,
+                      with_cbuf: bool = True) -> list[str]:
     """Compute control of the pipelined binary RTL (pipeline.py): step counter ``t`` over ``ns`` steps issues
     one step per cycle into ``depth`` register stages that all move together (``move``).
 
@@ -145,7 +146,7 @@ def pipelined_control(ns: int, nf: int, buf_width: int, depth: int, with_first: 
     completes its step (``go``) unless the step ends a fold and the output FIFO is full; the pipeline moves
     when the last stage is empty or completes. ``cbuf`` takes ``coll`` on ``load``, which happens when the
     last step of a frame is issued (or the unit is idle), as in the unpipelined RTL: stage 0 is the only
-    stage that reads it. Expects ``st_first``/``st_last`` from the step decoder (stage 0) and ``fifo_space``
+    stage that reads it (no cbuf without ``with_cbuf``: the receiver's LUT-RAM banks, input_banks). Expects ``st_first``/``st_last`` from the step decoder (stage 0) and ``fifo_space``
     from :func:`output_fifo`."""
     tw, nfw, D = clog2(ns), clog2(nf), depth
     L = ["  // ---- compute control: one schedule step issued per cycle into a stall-all pipeline",
@@ -164,11 +165,12 @@ def pipelined_control(ns: int, nf: int, buf_width: int, depth: int, with_first: 
          "  wire adv = busy && move;",
          "  wire frame_done = adv && st_end;",
          f"  wire push = go && lst[{D}];",
-         "  assign load = full && (!busy || frame_done);",
-         "  /* verilator lint_off UNUSEDSIGNAL */",
-         f"  reg [{buf_width - 1}:0] cbuf;",
-         "  /* verilator lint_on UNUSEDSIGNAL */",
-         "  always @(posedge ap_clk) if (load) cbuf <= coll;"]
+         "  assign load = full && (!busy || frame_done);"]
+    if with_cbuf:
+        L += ["  /* verilator lint_off UNUSEDSIGNAL */",
+              f"  reg [{buf_width - 1}:0] cbuf;",
+              "  /* verilator lint_on UNUSEDSIGNAL */",
+              "  always @(posedge ap_clk) if (load) cbuf <= coll;"]
     shift = lambda r, first: first if D == 1 else f"{{{r}[{D - 1}:1], {first}}}"  # noqa: E731
     L += [f"  always @(posedge ap_clk) if (move) lst <= {shift('lst', 'st_last')};"]
     if with_first:
@@ -196,6 +198,25 @@ def pipelined_control(ns: int, nf: int, buf_width: int, depth: int, with_first: 
     L += [f"        nf <= st_end ? {nfw}'d0 : (st_last ? nf + {nfw}'d1 : nf);"] if nf > 1 else []
     L += ["      end", "    end", "  end"]
     return L
+
+
+def input_banks(simd: int, sfw: int) -> list[str]:
+    """The memory mode's input buffer (SF > 1): two banks of 2**sfw beats in one LUT-RAM, ``ibuf[{bank, sf}]``,
+    instead of the collection register, the compute buffer and an SF:1 multiplexer of SIMD-bit slices (an
+    LFC layer, SIMD 16 x SF 64: ~390 LUTs and 2 x MW FFs, Yosys). The receiver writes beat ``rcnt`` into bank
+    ``wb`` (into ``~wb`` while ``wb`` holds a full frame: the only beat then accepted is the next frame's
+    first, in the ``load`` cycle); ``load`` hands bank ``wb`` to the compute stage (``rb``) and the receiver
+    takes the other. Stage 0 reads ``ibuf[{rb, st_sf}]`` asynchronously, where it read the multiplexer."""
+    return ["  // ---- input banks (LUT-RAM): the receiver fills one while the compute stage reads the other",
+            '  (* ram_style = "distributed" *)',
+            f"  reg [{simd - 1}:0] ibuf [0:{(2 << sfw) - 1}];",
+            "  reg wb, rb;",
+            "  always @(posedge ap_clk) if (in_fire) ibuf[{wb ^ full, rcnt}] <= beat;",
+            "  always @(posedge ap_clk) if (load) rb <= wb;",
+            "  always @(posedge ap_clk) begin",
+            "    if (!ap_rst_n) wb <= 1'b0;",
+            "    else if (load) wb <= !wb;",
+            "  end"]
 
 
 def output_fifo(pe: int, out_stream_width: int, out_tdata_width: int) -> list[str]:
@@ -227,11 +248,35 @@ def output_fifo(pe: int, out_stream_width: int, out_tdata_width: int) -> list[st
     return L
 
 
-def weight_rom(cfg, sched, firsts, lasts, tw: int, sfw: int, elem_bits: int, rom_block_min_bits: int) -> list[str]:
+def mask_columns(cfg, sched) -> tuple[np.ndarray, list[str]]:
+    """The memory mode's mask bits as ROM columns: (the (steps, n) 0/1 matrix of the distinct columns that are
+    not constant over the steps, and per mask bit p*SIMD + i its source: ``1'b0``, ``1'b1`` or ``romq[k]``).
+
+    Why: a bit that never changes needs no ROM bit, and bits that change together share one. A block-
+    constant mask (training/blocks.py at the fold's block shape) keeps one column: is this block kept."""
+    words = np.array([cfg.block(nf, sf).T.reshape(-1) for nf, sf in sched], dtype=np.int64)  # [p*SIMD + i]
+    cols: dict[bytes, int] = {}
+    srcs = []
+    for col in words.T:
+        if col.min() == col.max():
+            srcs.append(f"1'b{int(col[0])}")
+            continue
+        k = cols.setdefault(col.tobytes(), len(cols))
+        srcs.append(f"romq[{k}]")
+    keep = sorted(cols.items(), key=lambda kv: kv[1])
+    mat = (np.array([np.frombuffer(b, dtype=np.int64) for b, _ in keep]).T if keep
+           else np.zeros((len(sched), 0), dtype=np.int64))
+    return mat, srcs
+
+
+def weight_rom(cfg, sched, firsts, lasts, tw: int, sfw: int, elem_bits: int, rom_block_min_bits: int,
+               columns: np.ndarray | None = None, banks: bool = False) -> list[str]:
     """The memory weight mode's ROM: one word per step ``{last, first, sf, mask lane PE-1 .. lane 0}`` (only
     the non-zero PE x SIMD blocks of ``sched``), read one step ahead (synchronous read: BRAM-inferable), and
-    ``blk``, the SIMD elements of ``elem_bits`` each that the step's synapse fold selects from ``cbuf``."""
-    mb = cfg.PE * cfg.SIMD
+    ``blk``, the SIMD elements of ``elem_bits`` each that the step's synapse fold selects from ``cbuf``.
+    ``columns`` ((steps, n), :func:`mask_columns`): store these n columns instead of the PE x SIMD mask.
+    ``banks``: ``blk`` is read from the receiver's LUT-RAM banks (:func:`input_banks`), not selected from cbuf."""
+    mb = cfg.PE * cfg.SIMD if columns is None else columns.shape[1]
     rw, depth, bw = mb + sfw + 2, 1 << tw, cfg.SIMD * elem_bits
     style = '(* rom_style = "block" *) ' if depth * rw >= rom_block_min_bits else ""
     lines = ["  // ---- weight memory: non-zero PE x SIMD blocks only, read one step ahead",
@@ -241,9 +286,12 @@ def weight_rom(cfg, sched, firsts, lasts, tw: int, sfw: int, elem_bits: int, rom
     for i, (nf, sf) in enumerate(sched):
         blk = cfg.block(nf, sf)  # (SIMD, PE)
         word = (int(lasts[i]) << (rw - 1)) | (int(firsts[i]) << (rw - 2)) | (sf << mb)
-        for p in range(cfg.PE):
-            for s in np.flatnonzero(blk[:, p]):
-                word |= 1 << (p * cfg.SIMD + int(s))
+        if columns is not None:
+            word |= sum(1 << int(k) for k in np.flatnonzero(columns[i]))
+        else:
+            for p in range(cfg.PE):
+                for s in np.flatnonzero(blk[:, p]):
+                    word |= 1 << (p * cfg.SIMD + int(s))
         lines.append(f"    wrom[{i}] = {rw}'h{word:x};")
     lines += [f"    wrom[{i}] = {rw}'h0;" for i in range(len(sched), depth)]
     lines += ["  end",
@@ -251,7 +299,10 @@ def weight_rom(cfg, sched, firsts, lasts, tw: int, sfw: int, elem_bits: int, rom
               "  always @(posedge ap_clk) romq <= wrom[t_next];",
               f"  assign st_last = romq[{rw - 1}];",
               f"  assign st_first = romq[{rw - 2}];"]
-    if cfg.SF > 1:
+    if cfg.SF > 1 and banks:
+        lines += [f"  wire [{sfw - 1}:0] st_sf = romq[{mb + sfw - 1}:{mb}];",
+                  f"  wire [{bw - 1}:0] blk = ibuf[{{rb, st_sf}}];"]
+    elif cfg.SF > 1:
         lines += [f"  wire [{sfw - 1}:0] st_sf = romq[{mb + sfw - 1}:{mb}];"]
         lines += case_select(f"[{bw - 1}:0]", "blk", "st_sf",
                              [f"cbuf[{(s + 1) * bw - 1}:{s * bw}]" for s in range(cfg.SF)])
