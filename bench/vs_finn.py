@@ -44,6 +44,7 @@ from pathlib import Path
 from onnx import helper
 from qonnx.custom_op.registry import getCustomOp
 
+from sbnn.artifacts import write_text_atomic
 from sbnn.export.compile import compile_model
 from sbnn.export.qonnx_export import export_checkpoint
 from sbnn.flow.sim import run_sim
@@ -195,12 +196,6 @@ def kept_rows(path: Path, nets: list[str]) -> list[dict]:
     return [r for r in json.loads(path.read_text()).get("rows", []) if r["net"] not in nets]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nets", default="tfc,lfc")
@@ -223,8 +218,8 @@ def main(argv=None) -> int:
            "fclk_mhz": FCLK_MHZ, "published": {n: PUBLISHED[n] for n in all_nets}, "rows": rows,
            "lfc_block": args.lfc_block, "wall_s": round(time.perf_counter() - t0, 1), "table": table}
     RESULTS.mkdir(exist_ok=True)
-    write_atomic(RESULTS / "vs_finn.json", json.dumps(out, indent=2) + "\n")
-    write_atomic(RESULTS / "vs_finn.md", f"# sbnn vs FINN's published designs ({out['date']})\n\n{table}\n")
+    write_text_atomic(RESULTS / "vs_finn.json", json.dumps(out, indent=2) + "\n")
+    write_text_atomic(RESULTS / "vs_finn.md", f"# sbnn vs FINN's published designs ({out['date']})\n\n{table}\n")
     print(table)
     return 0
 

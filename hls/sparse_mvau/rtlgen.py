@@ -481,22 +481,18 @@ class _Gen:
         CW, D = self.CW, self.D
         part = " + ".join(e for e, _ in self.parts[p])
         L = ["  /* verilator lint_off WIDTHEXPAND */"]
+        width, init = CW, None
         if self.folded_thr:   # starts at the neuron's Q_hi: ends at Z = S + Q_hi (folded_terms)
             HW, QW = self.HW, self.AW - self.K
             L += case_select(f"signed [{QW - 1}:0]", f"qi{p}", self.nf_at(D),
                              [f"qh_{self.rtag(r)}" if r else slit(0, QW) for r in self.lane_r(p)])
-            init = f"{{{{{HW - QW}{{qi{p}[{QW - 1}]}}}}, qi{p}}}"
-            if self.single:
-                L.append(f"  wire [{HW - 1}:0] stot{p} = {init} + {part};")
-            else:
-                L += [f"  reg [{HW - 1}:0] s{p};",
-                      f"  wire [{HW - 1}:0] stot{p} = (fst[{D}] ? {init} : s{p}) + {part};",
-                      f"  always @(posedge ap_clk) if (go) s{p} <= stot{p};"]
-        elif self.single:
-            L.append(f"  wire [{CW - 1}:0] stot{p} = {part};")
+            width, init = HW, f"{{{{{HW - QW}{{qi{p}[{QW - 1}]}}}}, qi{p}}}"
+        if self.single:
+            L.append(f"  wire [{width - 1}:0] stot{p} = {init + ' + ' if init else ''}{part};")
         else:
-            L += [f"  reg [{CW - 1}:0] s{p};",
-                  f"  wire [{CW - 1}:0] stot{p} = (fst[{D}] ? {{{CW}{{1'b0}}}} : s{p}) + {part};",
+            start = init or f"{{{CW}{{1'b0}}}}"
+            L += [f"  reg [{width - 1}:0] s{p};",
+                  f"  wire [{width - 1}:0] stot{p} = (fst[{D}] ? {start} : s{p}) + {part};",
                   f"  always @(posedge ap_clk) if (go) s{p} <= stot{p};"]
         return L + ["  /* verilator lint_on WIDTHEXPAND */"]
 
