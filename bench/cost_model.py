@@ -14,7 +14,10 @@ sbnn/hls/sparse_mvau/estimates.py) to the measured points: non-negative coeffici
 worst-case relative error (a linear program), printed for pasting; the integer-input layers are left out
 (their model has its own terms).
 
-Usage: python bench/cost_model.py [--models tfc,sfc,lfc,sample,cnv] [--max-points N] [--fit]
+The slow test's MLP (``mlp``: its ladder of targets) and the layers of ``make build``'s design (``default``,
+when build/default_pynq-z2 exists) are points too.
+
+Usage: python bench/cost_model.py [--models tfc,sfc,lfc,sample,mlp,default,cnv] [--max-points N] [--fit]
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ PART = "xc7z020clg400-1"
 MAX_MODEL_LUT = 53_200
 LUT_PER_BRAM18 = 53_200 / 280
 TRAINED = {"tfc": 10, "sfc": 10, "lfc": 10}      # epochs on mnist-5k
+LADDER = (1, 16, 64, 256, 1024, 1 << 20)          # the slow test's cycle targets
+DEFAULT_BUILD = REPO / "build" / "default_pynq-z2" / "compile" / HW_GRAPH   # `make build`'s design
 
 
 def log(msg: str) -> None:
@@ -66,6 +71,28 @@ def trained_onnx(name: str) -> Path:
         train(cfg, run, progress=False, device="cpu")
         export_checkpoint(run / "checkpoint.pt", onnx)
     return onnx
+
+
+def mlp_onnx() -> Path:
+    """The slow tier's cost-model MLP (tests/support_models.py, case alpha-beta): 784-32-32-10, {alpha, beta}
+    at EC 0.1, one epoch on 2,000 Fashion-MNIST images."""
+    run = ROOT / "models" / "mlp"
+    onnx = run / "model.qonnx.onnx"
+    if not onnx.is_file():
+        log("training the test MLP (784-32-32-10, 1 epoch on 2,000 Fashion-MNIST images) ...")
+        cfg = TrainConfig(dataset="fashion-mnist", model="mlp", hidden="32,32", epochs=1, train_subset=2000,
+                          batch_size=256, domain="alpha-beta", ec=0.1)
+        train(cfg, run, progress=False, device="cpu")
+        export_checkpoint(run / "checkpoint.pt", onnx, evaluate=False)
+    return onnx
+
+
+def ladder_points(cfg, tag: str) -> list[dict]:
+    """The slow test's points (tests/test_cost_model.py): the folder's picks for a ladder of cycle targets."""
+    opts = fold_options(cfg, ("baked", "memory"), LUT_PER_BRAM18)
+    picks = {(o.mode, o.pe, o.simd): t for t in LADDER for o in [pick_fold(opts, t)]}
+    return [{"model": tag, "layer": cfg.name, "mode": m, "PE": pe, "SIMD": simd, "target": t, "pick": "test ladder"}
+            for (m, pe, simd), t in sorted(picks.items())]
 
 
 def cnv_onnx() -> Path:
@@ -162,8 +189,9 @@ def fit_coefficients(pairs: list[tuple]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="tfc,sfc,lfc,sample",
-                    help="trained tfc, sfc, lfc, an untrained cnv, and the test's sample layers")
+    ap.add_argument("--models", default="tfc,sfc,lfc,sample,mlp,default",
+                    help="trained tfc, sfc, lfc, an untrained cnv, the test's sample layers, the slow test's MLP, "
+                         "and `make build`'s design")
     ap.add_argument("--max-points", type=int, default=200)
     ap.add_argument("--fit", action="store_true", help="also fit and print the binary-input coefficients")
     ap.add_argument("--synth-timeout", type=float, default=600,
@@ -175,6 +203,16 @@ def main(argv=None) -> int:
             cfgs = sample_configs()
             plan = [(c, [{"model": name, "layer": c.name, "mode": c.weight_mode, "PE": c.PE, "SIMD": c.SIMD,
                           "target": None, "pick": "test sample"}]) for c in cfgs]
+        elif name == "mlp":
+            plan = [(cfg, ladder_points(cfg, name)) for cfg in node_configs(mlp_onnx(), name)]
+        elif name == "default":   # the layers of `make build`'s design at their folding
+            if not DEFAULT_BUILD.is_file():
+                log(f"default: {DEFAULT_BUILD} missing (run `make build` first), skipped")
+                continue
+            cfgs = [getCustomOp(n).get_config() for n in ModelWrapper(str(DEFAULT_BUILD)).graph.node
+                    if n.op_type == "SparseXnorMVAU"]
+            plan = [(c, [{"model": name, "layer": c.name, "mode": c.weight_mode, "PE": c.PE, "SIMD": c.SIMD,
+                          "target": None, "pick": "make build"}]) for c in cfgs]
         else:
             onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
             plan = [(cfg, points_of(cfg, name)) for cfg in node_configs(onnx, name)]

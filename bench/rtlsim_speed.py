@@ -81,6 +81,7 @@ VARIANTS = {
     "case per signal O2/O0 -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",)), one_case=False),
     "one case O2/O0": Variant(DEFAULT_SIM),
     "one case O2/O0 -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",))),
+    "one case O2/O0 threads 2": Variant(SimOptions(threads=2)),
 }
 DEFAULT_VARIANT = Variant(DEFAULT_SIM)   # what sbnn builds: the generator's RTL, DEFAULT_SIM
 MAX_FRAMES = 60000   # frames per run (the packed stimulus is built in int64: 784 x 8 bytes a frame)

@@ -117,6 +117,7 @@ def point(net: str, label: str, onnx: Path, tag: str, frames: int, **options) ->
     cdir = ROOT / "compile" / tag
     t0 = time.perf_counter()
     crep = compile_model(onnx, cdir, fpga_part=PART, **options)
+    (ROOT / "stitch").mkdir(parents=True, exist_ok=True)   # run_sim writes its report beside the stitch folder
     sim = run_sim(cdir, frames, stitch_dir=ROOT / "stitch" / tag, build_dir=ROOT / "verilator",
                   out_json=ROOT / "stitch" / f"{tag}.sim.json", fpga_part=PART)
     design = load_design(ROOT / "stitch" / tag)
