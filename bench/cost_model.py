@@ -109,8 +109,19 @@ def node_configs(onnx: Path, tag: str) -> list:
     cdir = ROOT / "compile" / tag
     if not (cdir / HW_GRAPH).is_file():
         compile_model(onnx, cdir, fpga_part=PART)
-    model = ModelWrapper(str(cdir / HW_GRAPH))
+    return mvau_configs(cdir / HW_GRAPH)
+
+
+def mvau_configs(hw_graph: Path) -> list:
+    """The SparseXnorMVAU configs of a compiled HW graph, at their folding."""
+    model = ModelWrapper(str(hw_graph))
     return [getCustomOp(n).get_config() for n in model.graph.node if n.op_type == "SparseXnorMVAU"]
+
+
+def own_fold_points(cfgs: list, tag: str, pick: str) -> list:
+    """(config, [its own folding as the one point]) per config."""
+    return [(c, [{"model": tag, "layer": c.name, "mode": c.weight_mode, "PE": c.PE, "SIMD": c.SIMD,
+                  "target": None, "pick": pick}]) for c in cfgs]
 
 
 def targets(options) -> list[int]:
@@ -200,19 +211,14 @@ def main(argv=None) -> int:
     rows, pairs, skipped = [], [], []
     for name in args.models.split(","):
         if name == "sample":   # the default-tier test's random layers, at their own folds
-            cfgs = sample_configs()
-            plan = [(c, [{"model": name, "layer": c.name, "mode": c.weight_mode, "PE": c.PE, "SIMD": c.SIMD,
-                          "target": None, "pick": "test sample"}]) for c in cfgs]
+            plan = own_fold_points(sample_configs(), name, "test sample")
         elif name == "mlp":
             plan = [(cfg, ladder_points(cfg, name)) for cfg in node_configs(mlp_onnx(), name)]
         elif name == "default":   # the layers of `make build`'s design at their folding
             if not DEFAULT_BUILD.is_file():
                 log(f"default: {DEFAULT_BUILD} missing (run `make build` first), skipped")
                 continue
-            cfgs = [getCustomOp(n).get_config() for n in ModelWrapper(str(DEFAULT_BUILD)).graph.node
-                    if n.op_type == "SparseXnorMVAU"]
-            plan = [(c, [{"model": name, "layer": c.name, "mode": c.weight_mode, "PE": c.PE, "SIMD": c.SIMD,
-                          "target": None, "pick": "make build"}]) for c in cfgs]
+            plan = own_fold_points(mvau_configs(DEFAULT_BUILD), name, "make build")
         else:
             onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
             plan = [(cfg, points_of(cfg, name)) for cfg in node_configs(onnx, name)]

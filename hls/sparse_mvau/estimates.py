@@ -94,7 +94,7 @@ from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 # +-25 % on every point: on the 144 points of FF_COEF's refit LUT_COEF gives baked 0.781..1.481, memory
 # 0.654..1.647, and the best refit of these terms still 0.715..1.285 / 0.696..1.304, so it was kept).
 LUT_COEF = {   # fitted 2026-12-06 by bench/cost_model.py --fit on 34 baked / 49 memory points of the RTL with
-    # shared memory datapaths (LUT: worst 0.781..1.219 both modes; FF: baked 0.825..1.175, memory 0.703..1.297)
+    # shared memory datapaths (LUT: worst 0.781..1.219 both modes on those points; FF_COEF was refitted since)
     "baked": {"nnz": 0.848, "active": 0.638, "lanes": 0.423, "shared_p": 1.371, "mw": 1.584, "one": 34.345},
     "memory": {"active": 1.497, "active_tree": 0.233, "lanes": 1.662, "shared_p": 2.29, "mw": 0.0, "rom_mux": 0.0,
                "ibuf": 4.135, "deep": 0.0, "one": 60.818, "lut_rom": 2.391},
