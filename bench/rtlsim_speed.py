@@ -16,7 +16,9 @@ per signal`` (the generator before: one ``always @*`` per selected signal,
 reproduced by stitching with case_select_many patched to emit one block per
 signal). Both formulations are the same logic for synthesis; Verilator's DFG
 pass turns the many small blocks into multiplexers whose arms it computes
-every cycle (the profile that found it: perf, see README).
+every cycle (the profile that found it: perf, see README). ``portable popcount``:
+Verilator's own popcount (bit tricks, a dozen instructions a word) instead of the
+CPU's instruction (SimOptions.native_popcount, the default).
 
 Reported per design and option set: the Verilator build time (verilate + g++,
 the cache is bypassed with a fresh build folder), the median over ``--reps``
@@ -76,12 +78,14 @@ class Variant:
     one_case: bool = True   # the RTL formulation (module docstring)
 
 
+PORTABLE = SimOptions(native_popcount=False)   # Verilator's own bit-trick popcount (the default before)
 VARIANTS = {
-    "case per signal O2/O0 (before)": Variant(DEFAULT_SIM, one_case=False),
-    "case per signal O2/O0 -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",)), one_case=False),
-    "one case O2/O0": Variant(DEFAULT_SIM),
-    "one case O2/O0 -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",))),
-    "one case O2/O0 threads 2": Variant(SimOptions(threads=2)),
+    "case per signal, portable popcount (before)": Variant(PORTABLE, one_case=False),
+    "case per signal -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",)), one_case=False),
+    "one case, portable popcount": Variant(PORTABLE),
+    "one case": Variant(DEFAULT_SIM),
+    "one case -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",))),
+    "one case threads 2": Variant(SimOptions(threads=2)),
 }
 DEFAULT_VARIANT = Variant(DEFAULT_SIM)   # what sbnn builds: the generator's RTL, DEFAULT_SIM
 MAX_FRAMES = 60000   # frames per run (the packed stimulus is built in int64: 784 x 8 bytes a frame)
@@ -227,7 +231,8 @@ def main(argv=None) -> dict:
         print(table({name: results[name]}).split("\n", 2)[-1], flush=True)
     out = {"what": "simulated cycles per second of stitched designs, per Verilator/g++ option set and RTL formulation",
            "options": {v: {"opt_fast": s.sim.opt_fast, "opt_slow": s.sim.opt_slow, "threads": s.sim.threads,
-                           "extra": list(s.sim.extra), "flags": s.sim.flags(), "one_case": s.one_case}
+                           "native_popcount": s.sim.native_popcount, "extra": list(s.sim.extra),
+                           "flags": s.sim.flags(), "one_case": s.one_case}
                        for v, s in variants.items()},
            "default": next((v for v, s in variants.items() if s == DEFAULT_VARIANT), None),
            "cpus": os.cpu_count(), "loadavg_start": load0, "loadavg_end": os.getloadavg(),
@@ -242,7 +247,9 @@ def main(argv=None) -> dict:
         f"{out['loadavg_end'][0]:.1f} at end)\n\n{md}\n\n"
         "`*`: the default (the generator's RTL, sbnn.hls.verilator.DEFAULT_SIM). One case / case per signal: the "
         "sparse MVAU RTL's selections in one `case` (rtlgen now) or one `always @*` per signal (before; same logic "
-        "for synthesis). O<fast>/O<slow>: g++ level of the per-cycle code / of the run-once initialisation code. "
+        "for synthesis). Portable popcount: Verilator's bit-trick popcount instead of the CPU's popcount instruction "
+        "(SimOptions.native_popcount). g++ -O2 for the per-cycle code and -O0 for the run-once initialisation in every "
+        "row. "
         "Wall: the testbench's timer around the simulation loop; CPU-s: the "
         "simulator process's CPU time (the figure an otherwise idle core gives a single-threaded model). Build: "
         "verilate + g++ in a fresh folder. Every run compared bit-exact with FINN's execution of the HW graph.\n")
