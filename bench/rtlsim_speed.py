@@ -80,9 +80,9 @@ class Variant:
 
 PORTABLE = SimOptions(native_popcount=False)   # Verilator's own bit-trick popcount (the default before)
 VARIANTS = {
-    "case per signal, portable popcount (before)": Variant(PORTABLE, one_case=False),
+    "case per signal portable popcount (before)": Variant(PORTABLE, one_case=False),
     "case per signal -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",)), one_case=False),
-    "one case, portable popcount": Variant(PORTABLE),
+    "one case portable popcount": Variant(PORTABLE),
     "one case": Variant(DEFAULT_SIM),
     "one case -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",))),
     "one case threads 2": Variant(SimOptions(threads=2)),
