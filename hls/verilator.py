@@ -23,6 +23,7 @@ Verilator location; stimuli are runtime files, so reruns never rebuild.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -79,6 +80,7 @@ class SimOptions:
                 "-MAKEFLAGS", make]
 
 
+@functools.cache
 def host_has_popcnt() -> bool:
     """Whether this x86-64 host's CPU lists the popcnt instruction (models are built and run on one machine)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
