@@ -169,8 +169,9 @@ def build_simulator(sources: list[str], populate: Callable[[Path], None], finger
     root = find_verilator()
     h = hashlib.sha256(fingerprint)
     h.update("\0".join([*flags, str(root), *sources]).encode())
-    if str(POPCOUNT_HEADER) in flags:   # a header the model's code includes: its text is part of the key
-        h.update(POPCOUNT_HEADER.read_bytes())
+    for flag, header in zip(flags, flags[1:]):   # headers the model's code includes: their text is in the key
+        if flag == "--compiler-include":
+            h.update(Path(header).read_bytes())
     key = key_prefix + h.hexdigest()[:20]
     cmd = [str(root / "bin" / "verilator"), *flags, "-j", str(min(4, os.cpu_count() or 1)),
            "--Mdir", "obj", "-o", "Vsim", *sources]
