@@ -14,7 +14,8 @@ sequence; every step saves its result as ``BUILD/step_XX_<name>.onnx``:
  7. ``convert_to_hw`` (FINN Thresholding / LabelSelect for the rest; partitionability check);
  8. ``dataflow_parent`` and 9. ``dataflow_partition`` (FINN CreateDataflowPartition);
 10. ``specialize_layers``; 11. ``folding`` (JSON file or target fps);
-12. ``minimize_bit_width``; 13. ``dwc_fifo`` (InsertDWC + InsertFIFO, FIFOs of 128 in conv nets + SpecializeLayers).
+12. ``minimize_bit_width``; 13. ``dwc_fifo`` (InsertDWC + InsertFIFO: FINN's default of no depth-2 FIFOs in MLPs,
+    FIFOs of 128 in conv nets; + SpecializeLayers).
 
 Then ``hw_graph.onnx``, ``parent.onnx`` and ``compile_report.json`` (written last:
 its presence marks a complete compile). The report stores absolute paths and the
@@ -317,7 +318,10 @@ def step_minimize_bit_width(model, ctx):
 @step("dwc_fifo")
 def step_dwc_fifo(model, ctx):
     model = model.transform(InsertDWC())
-    model = model.transform(InsertFIFO(create_shallow_fifos=True))
+    # FINN's default: no depth-2 FIFOs between layers that stream evenly (every sbnn kernel registers its
+    # stream interfaces); a sliding window's bursts need FIFOs, deepened next
+    windowed = any(n.op_type.startswith("ConvolutionInputGenerator") for n in model.graph.node)
+    model = model.transform(InsertFIFO(create_shallow_fifos=windowed))
     model = model.transform(DeepenFifosInWindowedPipelines())
     model = model.transform(SpecializeLayers(ctx.cfg.fpga_part))
     return _tidy_names(model)
