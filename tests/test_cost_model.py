@@ -48,8 +48,6 @@ def test_cost_model_within_25_percent_of_yosys(point, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue #14 open: the LUT model misses +-25 % on this MLP (first layer baked "
-                   "at PE 32, SIMD 49: 4,544 vs Yosys 3,231; bench/results/cost_model.md, 2026-12-06)")
 def test_cost_model_on_every_layer_at_the_folders_picks(compiled, tmp_path_factory):
     """Every MVAU of the compiled MLP, at the fold the folder picks (auto mode) for a ladder of targets."""
     model = ModelWrapper(str(compiled["alpha-beta"]["build"] / "hw_graph.onnx"))
