@@ -80,7 +80,7 @@ from .fastest_fit import FoldFastestFitting, input_stream, target_reach, target_
 from .folding import SetSparseFolding, apply_folding, fps_to_cycles
 from .notice import warn
 from .passes import (AbsorbTransposeFlattenIntoMatMul, ConvertBinaryDomainQuant, DeepenFifosInWindowedPipelines,
-                     MoveTransposeBeforeMultiThreshold)
+                     MoveTransposeBeforeMultiThreshold, has_sliding_window)
 from .qonnx_input import META_DATASET, META_INPUT_MAX   # QONNX metadata written by `sbnn export`
 from .report import format_table, layer_table
 from .timing_refold import yosys_depth
@@ -320,8 +320,7 @@ def step_dwc_fifo(model, ctx):
     model = model.transform(InsertDWC())
     # FINN's default: no depth-2 FIFOs between layers that stream evenly (every sbnn kernel registers its
     # stream interfaces); a sliding window's bursts need FIFOs, deepened next
-    windowed = any(n.op_type.startswith("ConvolutionInputGenerator") for n in model.graph.node)
-    model = model.transform(InsertFIFO(create_shallow_fifos=windowed))
+    model = model.transform(InsertFIFO(create_shallow_fifos=has_sliding_window(model)))
     model = model.transform(DeepenFifosInWindowedPipelines())
     model = model.transform(SpecializeLayers(ctx.cfg.fpga_part))
     return _tidy_names(model)

@@ -171,6 +171,11 @@ class AbsorbTransposeFlattenIntoMatMul(Transformation):
         return model, False
 
 
+def has_sliding_window(model) -> bool:
+    """Whether the graph holds a sliding window (a conv net): its bursts need FIFOs between the layers."""
+    return any(n.op_type.startswith("ConvolutionInputGenerator") for n in model.graph.node)
+
+
 class DeepenFifosInWindowedPipelines(Transformation):
     """In a graph with a sliding window (a conv net), every StreamingFIFO gets at least ``depth`` entries.
 
@@ -185,7 +190,7 @@ class DeepenFifosInWindowedPipelines(Transformation):
         self.depth = depth
 
     def apply(self, model):
-        if not any(n.op_type.startswith("ConvolutionInputGenerator") for n in model.graph.node):
+        if not has_sliding_window(model):
             return model, False
         for node in model.graph.node:
             if node.op_type.startswith("StreamingFIFO"):

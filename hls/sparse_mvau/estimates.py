@@ -299,8 +299,8 @@ def lut_features(cfg: SparseMVAUConfig) -> dict[str, float]:
     _, _, act = memory_datapaths(cfg)
     depth, width = 1 << clog2(ns), rom_width(cfg)
     return {"active": act, "active_tree": act * np.log2(max(2, cfg.SIMD)) / 4, "lanes": lane_bits(cfg),
-            "thr_sel": threshold_select_bits(cfg), "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg), "ibuf": input_bank_luts(cfg),
-            "deep": act if ns > 512 else 0.0, "one": 1.0,
+            "thr_sel": threshold_select_bits(cfg), "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg),
+            "ibuf": input_bank_luts(cfg), "deep": act if ns > 512 else 0.0, "one": 1.0,
             "lut_rom": 0.0 if _rom_in_bram(cfg) else depth * width / 64}
 
 
