@@ -57,7 +57,7 @@ def compare_sparse_dense(mw: int = 256, mh: int = 256, sparse_ec: float = 0.1, m
                                  "cycles_per_frame": res.cycles_per_frame,
                                  "cycles_model": estimates.cycles_per_frame(cfg), "latency": res.latency,
                                  "sim_cycles_per_s": res.sim_cycles_per_s, "synth_s": t1 - t0, "sim_s": t2 - t1,
-                                 "nnz": int(mask.sum()), "bram18_model": estimates.memory_bram18(cfg)}
+                                 "nnz": int(mask.sum()), "bram18_model": estimates.bram18_estimate(cfg)}
     return out
 
 

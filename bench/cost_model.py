@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import platform
 import subprocess
@@ -38,8 +39,10 @@ from qonnx.custom_op.registry import getCustomOp
 
 from sbnn.export.compile import HW_GRAPH, compile_model
 from sbnn.export.qonnx_export import export_checkpoint
-from sbnn.hls.sparse_mvau.estimates import ff_estimate, ff_features, lut_estimate, lut_features, memory_bram18
+from sbnn.hls.sparse_mvau.estimates import (bram18_estimate, ff_estimate, ff_features, lut_estimate,
+                                               lut_features)
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
+from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import sample_configs
 from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
 from sbnn.training.config import TrainConfig
@@ -55,6 +58,9 @@ LUT_PER_BRAM18 = 53_200 / 280
 TRAINED = {"tfc": 10, "sfc": 10, "lfc": 10}      # epochs on mnist-5k
 LADDER = (1, 16, 64, 256, 1024, 1 << 20)          # the slow test's cycle targets
 SAMPLE_CAP = 0.20                                 # --fit: the test sample's points within +-20 %
+# RTL hash -> the longest --synth-timeout Yosys ran past on it: a re-run with that timeout or less lists the point
+# as not synthesised at once instead of spending the timeout again (the Yosys cache holds only finished runs)
+TIMEOUTS = ROOT / "synth_timeouts.json"
 DEFAULT_BUILD = REPO / "build" / "default_pynq-z2" / "compile" / HW_GRAPH   # `make build`'s design
 
 
@@ -159,14 +165,21 @@ def points_of(cfg, tag: str) -> list[dict]:
 def measure(cfg, pt: dict, synth_timeout: float) -> dict | None:
     """The point with model and Yosys figures; None when Yosys needs more than ``synth_timeout`` seconds."""
     c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
+    key = hashlib.sha256(generate_verilog(c).encode()).hexdigest()[:24]
+    timeouts = json.loads(TIMEOUTS.read_text()) if TIMEOUTS.is_file() else {}
+    if timeouts.get(key, 0) >= synth_timeout:
+        return None
     t0 = time.perf_counter()
     try:
         st = node_stats(c, "xc7", ROOT / "yosys_cache", timeout=synth_timeout)
     except subprocess.TimeoutExpired:
+        timeouts[key] = synth_timeout
+        TIMEOUTS.parent.mkdir(parents=True, exist_ok=True)
+        TIMEOUTS.write_text(json.dumps(timeouts, indent=1) + "\n")
         return None
     pt.update(MW=c.MW, MH=c.MH, nnz=int(c.mask.sum()), in_bits=c.in_bits, cycles=None,
               model_LUT=round(lut_estimate(c)), yosys_LUT=st["LUT"], model_FF=ff_estimate(c), yosys_FF=st["FF"],
-              model_BRAM18=memory_bram18(c), yosys_BRAM18=st["BRAM18"], synth_s=round(time.perf_counter() - t0, 1))
+              model_BRAM18=bram18_estimate(c), yosys_BRAM18=st["BRAM18"], synth_s=round(time.perf_counter() - t0, 1))
     pt["lut_ratio"] = round(pt["model_LUT"] / max(1, pt["yosys_LUT"]), 3)
     pt["ff_ratio"] = round(pt["model_FF"] / max(1, pt["yosys_FF"]), 3)
     return pt

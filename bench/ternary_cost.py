@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.estimates import lut_estimate, memory_bram18, weight_memory_bits
+from sbnn.hls.sparse_mvau.estimates import bram18_estimate, lut_estimate, weight_memory_bits
 from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
 
 MW, MH, KEEP = 256, 64, 0.1
@@ -47,7 +47,7 @@ def main() -> None:
             st = node_stats(cfg, timeout=1800)
             rows.append({"mode": mode, "PE": pe, "SIMD": simd, "ternary": ternary, "yosys_lut": st["LUT"],
                          "yosys_ff": st.get("FF"), "yosys_bram18": st.get("BRAM18", 0),
-                         "model_lut": round(lut_estimate(cfg)), "model_bram18": memory_bram18(cfg),
+                         "model_lut": round(lut_estimate(cfg)), "model_bram18": bram18_estimate(cfg),
                          "weight_bits_memory": weight_memory_bits(mask, pe, simd, cfg.signs)})
             print(rows[-1], flush=True)
     out = Path(__file__).resolve().parent / "results" / "ternary_cost.json"

@@ -15,7 +15,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from sbnn.hls.kernel import WEIGHT_MODES, FoldingPolicy
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.estimates import ff_estimate, lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.estimates import bram18_estimate, ff_estimate, lut_estimate
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
 from sbnn.hls.sparse_mvau.sample_layers import SAMPLE
 from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
@@ -37,7 +37,7 @@ def check(cfg: SparseMVAUConfig, cache) -> dict:
     lut, ff = lut_estimate(cfg), ff_estimate(cfg)
     assert abs(lut / st["LUT"] - 1) <= TOLERANCE, f"{cfg.name}: LUT model {lut:.0f} vs Yosys {st['LUT']}"
     assert abs(ff / st["FF"] - 1) <= TOLERANCE, f"{cfg.name}: FF model {ff} vs Yosys {st['FF']}"
-    assert memory_bram18(cfg) == st["BRAM18"], f"{cfg.name}: BRAM18 model {memory_bram18(cfg)} vs {st['BRAM18']}"
+    assert bram18_estimate(cfg) == st["BRAM18"], f"{cfg.name}: BRAM18 model {bram18_estimate(cfg)} vs {st['BRAM18']}"
     return st
 
 

@@ -13,7 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from sbnn.hls.sparse_mvau.estimates import baked_group_terms, lut_features, threshold_select_bits, threshold_table_luts
+from sbnn.hls.sparse_mvau.estimates import (baked_group_terms, bram18_estimate, compute_steps, lut_features, memory_bram18,
+                                            threshold_select_bits, threshold_table_luts)
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import classifier, hidden_layer
 
@@ -89,3 +90,13 @@ def test_memory_threshold_tables_of_512_entries_leave_the_luts():
     table_bits = 512 * (cfg.acc_width + 1)
     assert threshold_table_luts(cfg.refolded(4, 64, "memory")) == table_bits / 64   # NF = 128
     assert threshold_table_luts(cfg.refolded(16, 64, "memory")) == table_bits / 64   # NF = 32
+
+
+def test_baked_step_flags_of_deep_schedules_count_as_block_ram():
+    # rtlgen's st_fl case (2 bits per step) becomes a ROM; Yosys puts it in block RAM at 16384 words
+    cfg = hidden_layer(784, 256, 8, 8, "baked")
+    deep, shallow = cfg.refolded(2, 2, "baked"), cfg.refolded(16, 16, "baked")
+    steps = compute_steps(deep.mask, 2, 2)
+    assert 16384 < steps <= 32768 and bram18_estimate(deep) == 4   # 32768 x 2 bits in 16384 x 1 blocks
+    assert compute_steps(shallow.mask, 16, 16) <= 4096 and bram18_estimate(shallow) == 0
+    assert bram18_estimate(deep.refolded(2, 2, "memory")) == memory_bram18(deep.refolded(2, 2, "memory"))

@@ -15,7 +15,7 @@ from sbnn.export.fastest_fit import (BRAM_SHARE, LUT_SHARE, UNBOUNDED, FoldFaste
                                      ladder)
 from sbnn.export.folding import SetSparseFolding, max_cycles
 from sbnn.hls.kernel import WEIGHT_MODES, FoldingPolicy
-from sbnn.hls.sparse_mvau.estimates import lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.estimates import bram18_estimate, lut_estimate
 
 PART = "xc7z020clg400-1"
 AUTO = FoldingPolicy(modes=WEIGHT_MODES)
@@ -116,7 +116,7 @@ def test_auto_weight_mode_takes_the_cheaper_mode_per_layer(compiled):
             continue
         cfg = getCustomOp(node).get_config()
         cost = {m: lut_estimate(cfg.refolded(cfg.PE, cfg.SIMD, m)) + AUTO.lut_per_bram18 *
-                memory_bram18(cfg.refolded(cfg.PE, cfg.SIMD, m)) for m in WEIGHT_MODES}
+                bram18_estimate(cfg.refolded(cfg.PE, cfg.SIMD, m)) for m in WEIGHT_MODES}
         assert cost[cfg.weight_mode] <= min(cost.values()) + 1e-6
         checked += 1
     assert checked == 3

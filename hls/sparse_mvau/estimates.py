@@ -46,8 +46,9 @@ tests/test_cost_model.py checks a sample). The terms:
   (active again when the schedule is deeper than 512 words: 1024 x 18
   blocks), a constant, and ``lut_rom`` when the ROM stays below
   ROM_BLOCK_MIN_BITS and is built from LUTs;
-* BRAM (``memory_bram18``): 512 x 36 (or 1024 x 18) RAMB18s over the ROM's
-  word (``rom_width``: the distinct mask columns that are not constant over
+* BRAM (``bram18_estimate``): baked, the step flags of schedules 16384 words
+  deep or more; memory (``memory_bram18``), 512 x 36 (or 1024 x 18) RAMB18s
+  over the ROM's word (``rom_width``: the distinct mask columns that are not constant over
   the schedule, verilog_text.mask_columns, plus {last, first, sf}), and a
   ternary layer's sign ROM over its columns that hold a negative weight;
   ``weight_memory_bits``: the
@@ -189,11 +190,12 @@ def threshold_select_bits(cfg: SparseMVAUConfig) -> float:
 
 def threshold_table_luts(cfg: SparseMVAUConfig) -> float:
     """Memory mode, folded thresholded lanes (2 < NF < 512): each lane's NF-entry table of (acc_width + 1)-bit
-    constants (rtlgen's ``tc<p>`` case on the neuron fold) as a LUT ROM, PE x (AW + 1) x NF / 64 six-input LUTs. At NF = 2 the
-    choice between two constants folds into the compare's LUTs; Yosys moves tables of 512 entries or more
-    into block RAM (the LFC points of bench/cost_model.py: 0 to 2 RAMB18 more than memory_bram18, and no
-    LUT term). Linear in NF where threshold_select_bits grows with log2(NF): over-estimated NF 64 and 128 and
-    under-estimated NF 256 in the Yosys points."""
+    constants (rtlgen's ``tc<p>`` case on the neuron fold) as a LUT ROM, PE x (AW + 1) x NF / 64 six-input
+    LUTs (MH x (AW + 1) / 64 at any such fold). At NF = 2 the choice between two constants folds into the
+    compare's LUTs; tables of 512 entries or more get no LUT term (Yosys maps them to block RAM in most LFC
+    points of bench/cost_model.py, 0 to 2 RAMB18 more than memory_bram18, which does not count them: a rule
+    for when it does was not found). Linear in NF, where threshold_select_bits grows with log2(NF) and left
+    memory mode at 0.726..1.274 of Yosys (over at NF 64 and 128, under at NF 256)."""
     if cfg.no_activation or not 2 < cfg.NF < 512:
         return 0.0
     return cfg.PE * (cfg.acc_width + 1) * cfg.NF / 64
@@ -350,6 +352,21 @@ def int_lut_estimate(cfg: SparseMVAUConfig) -> float:
     lane_w = aw * (1 if cfg.no_activation else 2) + sw * multi_step + (aw * -(-cfg.NF // 64) if cfg.NF > 1 else 0)
     shared = LUT_PER_INT_SLOT_BIT * cfg.SIMD * eb + cfg.x_width if np.any(cfg.alpha_num != 0) else 0.0
     return sums + LUT_PER_INT_LANE_BIT * cfg.PE * lane_w + shared
+
+
+BAKED_FLAG_BRAM_DEPTH = 16384   # a baked schedule's step flags as deep as this leave the LUTs for block RAM
+
+
+def bram18_estimate(cfg: SparseMVAUConfig) -> int:
+    """RAMB18 count of the layer: the weight ROM in memory mode (memory_bram18) and, in baked mode, the
+    per-step {first, last} flags (rtlgen's ``st_fl`` case on the step) of a schedule whose table is
+    BAKED_FLAG_BRAM_DEPTH words or deeper, which Yosys turns into a 2-bit ROM in block RAM (16384 x 1 per
+    RAMB18: 2 on SFC's first layer at PE 1, SIMD 4 and at PE 2, SIMD 2, 15,083 and 15,878 steps; none at
+    4,096 words; 8,192 untested)."""
+    if cfg.weight_mode == "memory":
+        return memory_bram18(cfg)
+    depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
+    return 2 * depth // 16384 if depth >= BAKED_FLAG_BRAM_DEPTH else 0   # 2 bits, 16384 x 1 per RAMB18
 
 
 def memory_bram18(cfg: SparseMVAUConfig) -> int:

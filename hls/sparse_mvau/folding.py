@@ -15,7 +15,7 @@ import numpy as np
 
 from sbnn.hls.kernel import divisors
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.estimates import compute_steps, cycles_per_frame_of, lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.estimates import bram18_estimate, compute_steps, cycles_per_frame_of, lut_estimate
 from sbnn.hls.sparse_mvau.pipeline import baked_step_mux_deep
 
 
@@ -51,7 +51,7 @@ def _all_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: 
                 c = cfg.refolded(pe, simd, mode)
                 if len(modes) > 1 and baked_step_mux_deep(c):
                     continue   # likely over the clock's depth budget (pipeline.py); memory mode is not
-                lut, bram = float(lut_estimate(c)), int(memory_bram18(c))
+                lut, bram = float(lut_estimate(c)), int(bram18_estimate(c))
                 out.append(FoldOption(mode, pe, simd, int(cyc), lut, bram, lut + lut_per_bram18 * bram))
     return out
 

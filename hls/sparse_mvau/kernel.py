@@ -14,7 +14,7 @@ import numpy as np
 
 from sbnn.errors import UserError
 from sbnn.hls.kernel import AUTO_WEIGHT_MODE, WEIGHT_MODES, FoldingPolicy, HdlFiles, Kernel, divisors
-from sbnn.hls.sparse_mvau.estimates import lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.estimates import bram18_estimate, lut_estimate
 from sbnn.hls.sparse_mvau.folding import FoldOption, fold_options, pick_fold
 from sbnn.hls.sparse_mvau.infer import InferSparseXnorMVAU
 from sbnn.hls.sparse_mvau.op import OP_TYPE, SparseXnorMVAU
@@ -24,7 +24,7 @@ FOLDING_ATTRS = {"PE", "SIMD", "weight_mode"}
 
 
 def equivalent_lut(cfg, lut_per_bram18: float = FoldingPolicy().lut_per_bram18) -> float:
-    return float(lut_estimate(cfg)) + lut_per_bram18 * memory_bram18(cfg)
+    return float(lut_estimate(cfg)) + lut_per_bram18 * bram18_estimate(cfg)
 
 
 def validate_folding(name: str, mw: int, mh: int, pe, simd) -> None:
@@ -97,7 +97,7 @@ class SparseMVAUKernel(Kernel):
         cfg = inst.get_config()
         # The binary-input model is fitted to Yosys at the folder's picks (within +-25 %, bench/cost_model.py,
         # tests/test_cost_model.py); the integer-input one is a first-order sum, left to Yosys.
-        return {"LUT": int(round(lut_estimate(cfg))), "BRAM18": int(memory_bram18(cfg)),
+        return {"LUT": int(round(lut_estimate(cfg))), "BRAM18": int(bram18_estimate(cfg)),
                 "trusted": not cfg.integer_input}
 
     def layer_row(self, inst) -> dict:

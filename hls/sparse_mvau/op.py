@@ -39,7 +39,7 @@ from qonnx.core.datatype import DataType
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from sbnn.hls.kernel import SBNN_DOMAIN, WEIGHT_MODES
 from sbnn.hls.sparse_mvau.config import MAX_IN_BITS, SparseMVAUConfig
-from sbnn.hls.sparse_mvau.estimates import cycles_per_frame_of, lut_estimate, memory_bram18
+from sbnn.hls.sparse_mvau.estimates import bram18_estimate, cycles_per_frame_of, lut_estimate
 from sbnn.hls.sparse_mvau.reference import sparse_mvau_reference
 
 OP_TYPE = "SparseXnorMVAU"
@@ -207,7 +207,7 @@ class SparseXnorMVAU(HWCustomOp):
         return int(round(lut_estimate(self.get_config())))
 
     def bram_estimation(self, fpgapart=None):
-        return int(memory_bram18(self.get_config()))
+        return int(bram18_estimate(self.get_config()))
 
     def get_op_and_param_counts(self):
         mask = self.get_mask()
