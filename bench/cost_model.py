@@ -44,7 +44,7 @@ from sbnn.hls.sparse_mvau.estimates import (bram18_estimate, ff_estimate, ff_fea
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import sample_configs
-from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
+from sbnn.hls.yosys import synth_stats
 from sbnn.training.config import TrainConfig
 from sbnn.training.trainer import train
 
@@ -165,13 +165,17 @@ def points_of(cfg, tag: str) -> list[dict]:
 def measure(cfg, pt: dict, synth_timeout: float) -> dict | None:
     """The point with model and Yosys figures; None when Yosys needs more than ``synth_timeout`` seconds."""
     c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
-    key = hashlib.sha256(generate_verilog(c).encode()).hexdigest()[:24]
-    timeouts = json.loads(TIMEOUTS.read_text()) if TIMEOUTS.is_file() else {}
+    verilog = generate_verilog(c)   # once: it is both the timeout memo's key and what Yosys reads
+    key = hashlib.sha256(verilog.encode()).hexdigest()[:24]
+    try:
+        timeouts = json.loads(TIMEOUTS.read_text()) if TIMEOUTS.is_file() else {}
+    except ValueError:   # a damaged memo only costs the timeouts again
+        timeouts = {}
     if timeouts.get(key, 0) >= synth_timeout:
         return None
     t0 = time.perf_counter()
     try:
-        st = node_stats(c, "xc7", ROOT / "yosys_cache", timeout=synth_timeout)
+        st = synth_stats(verilog, c.name, "xc7", ROOT / "yosys_cache", timeout=synth_timeout)
     except subprocess.TimeoutExpired:
         timeouts[key] = synth_timeout
         TIMEOUTS.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from sbnn.hls.sparse_mvau.estimates import (baked_group_terms, bram18_estimate, compute_steps, lut_features, memory_bram18,
-                                            threshold_select_bits, threshold_table_luts)
+from sbnn.hls.sparse_mvau.estimates import (baked_group_terms, bram18_estimate, compute_steps, lut_features,
+                                            memory_bram18, threshold_select_bits, threshold_table_luts)
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import classifier, hidden_layer
 

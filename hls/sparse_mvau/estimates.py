@@ -365,6 +365,8 @@ def bram18_estimate(cfg: SparseMVAUConfig) -> int:
     4,096 words; 8,192 untested)."""
     if cfg.weight_mode == "memory":
         return memory_bram18(cfg)
+    if 2 * cfg.NF * cfg.SF <= BAKED_FLAG_BRAM_DEPTH:   # steps <= NF x SF: too shallow without counting them
+        return 0
     depth = 1 << clog2(compute_steps(cfg.mask, cfg.PE, cfg.SIMD))
     return 2 * depth // 16384 if depth >= BAKED_FLAG_BRAM_DEPTH else 0   # 2 bits, 16384 x 1 per RAMB18
 
