@@ -5,6 +5,9 @@ once it succeeded, so an interrupted or failed build never looks finished and
 two processes building the same key at once both end with a usable result.
 The temporary folder never outlives the call: a failed build's whole output
 is kept as ``base/<key>.failed.log`` (its sources and objects are removed).
+A finished build keeps its sources, log and product but not its intermediates
+(object files, precompiled headers): a Verilated model's precompiled headers
+alone take ~145 MB, and a test run builds dozens of models.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Callable
 
 BUILD_LOG = "build.log"   # the build command's whole output, kept in the build folder
 FAILED_LOG = ".failed.log"  # base/<key>.failed.log: the last failed build's whole output
+INTERMEDIATES = ("*.gch", "*.o", "*.a")   # what only a rebuild would read; the linked product needs none
 
 
 def failed_log(base: str | Path, key: str) -> Path:
@@ -45,6 +49,7 @@ def cached_build(base: str | Path, key: str, product: str, populate: Callable[[P
             log = failed_log(base, key)
             os.replace(work / BUILD_LOG, log)
             raise error(log, res)
+        drop_intermediates(work, keep=work / product)
         try:
             work.rename(final)
         except OSError:  # a concurrent build of the same key won the race: use its result
@@ -53,3 +58,11 @@ def cached_build(base: str | Path, key: str, product: str, populate: Callable[[P
         shutil.rmtree(work, ignore_errors=True)   # gone after a rename; after a failure or an interrupt, removed
     failed_log(base, key).unlink(missing_ok=True)
     return final / product, True
+
+
+def drop_intermediates(work: Path, keep: Path) -> None:
+    """Remove the object files and precompiled headers under ``work`` (never ``keep``, the product)."""
+    for pattern in INTERMEDIATES:
+        for f in work.rglob(pattern):
+            if f.is_file() and f != keep:
+                f.unlink()

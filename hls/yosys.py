@@ -99,8 +99,14 @@ def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Pa
         if res.returncode != 0 or not stat.is_file() or not netlist.is_file():
             raise RuntimeError(f"yosys failed (exit {res.returncode}; whole output in {log}): "
                                f"{(res.stdout + res.stderr)[-2000:]}")
+        try:
+            mapped = json.loads(netlist.read_text())
+        except ValueError as e:   # Yosys exits 0 even when a write fails: a full disk cuts the netlist short
+            free = shutil.disk_usage(work).free >> 20
+            raise RuntimeError(f"Yosys' netlist of {top} is cut short ({netlist.stat().st_size} bytes: {e}); "
+                               f"{free} MiB free under {cache}: free disk space and run again") from e
         out = parse_stat(stat.read_text())
-        out["depth"] = netlist_depth(json.loads(netlist.read_text()), top)
+        out["depth"] = netlist_depth(mapped, top)
     tmp = hit.with_name(f"{hit.name}.{os.getpid()}.tmp")   # per process: two builds may share the cache
     tmp.write_text(json.dumps(out))
     os.replace(tmp, hit)   # a half-written entry never looks like a cached result

@@ -66,3 +66,15 @@ def test_build_output_goes_to_the_log_not_the_console(tmp_path, capfd):
     assert not list(tmp_path.glob("k5.tmp*"))
     cached_build(tmp_path, "k5", "product", _populate, COPY, _error)
     assert not failed_log(tmp_path, "k5").exists(), "a later successful build removes the old failure's log"
+
+
+def test_finished_build_keeps_product_and_sources_but_not_intermediates(tmp_path):
+    """Object files and precompiled headers go once the product is linked (a Verilated model's headers alone are
+    ~145 MB); the product, the sources and the log stay, even when the product's own name looks like one."""
+    objects = [sys.executable, "-c", "import pathlib, shutil; pathlib.Path('obj').mkdir(); "
+               "[pathlib.Path('obj', n).write_text('x') for n in ('a.o', 'm.h.gch', 'lib.a')]; "
+               "shutil.copy('src.txt', 'obj/tb.o')"]
+    path, built = cached_build(tmp_path, "k7", "obj/tb.o", _populate, objects, _error)
+    assert built and path.read_text() == "hello"
+    left = sorted(p.relative_to(path.parents[1]).as_posix() for p in path.parents[1].rglob("*") if p.is_file())
+    assert left == [BUILD_LOG, "obj/tb.o", "src.txt"]

@@ -8,13 +8,16 @@ then compute the same popcount and Yosys shares it.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from sbnn.hls.sparse_mvau import estimates
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau.yosys_estimate import node_stats
-from sbnn.hls.yosys import YosysNotFoundError, parse_stat
+from sbnn.hls import yosys
+from sbnn.hls.yosys import YosysNotFoundError, parse_stat, synth_stats
 
 
 def layer(ec: float, mode: str = "baked", pe: int = 16, simd: int = 64) -> SparseMVAUConfig:
@@ -61,3 +64,14 @@ def test_parse_stat_counts():
 """
     st = parse_stat(text)
     assert (st["LUT"], st["FF"], st["BRAM18"], st["CARRY4"], st["DSP"]) == (30, 102, 5, 7, 0)
+
+
+def test_netlist_cut_short_is_an_error_naming_the_disk_and_caches_nothing(tmp_path, monkeypatch):
+    """Yosys exits 0 when a write fails (a full disk in CI cut a netlist short): the result is refused with the
+    free space named, and no cache entry is written."""
+    fake = [sys.executable, "-c", "open('stat.txt', 'w').write('   1 LUT6\\n'); "
+            "open('netlist.json', 'w').write('{\"modules\": {\"m')"]
+    monkeypatch.setattr(yosys, "find_yosys", lambda: fake)
+    with pytest.raises(RuntimeError, match=r"netlist of m is cut short .* MiB free under .*free disk space"):
+        synth_stats("module m; endmodule", "m", cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*.json"))
