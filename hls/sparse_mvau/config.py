@@ -141,9 +141,10 @@ class SparseMVAUConfig:
         with the number of non-zero PE x SIMD blocks. A neuron fold whose blocks
         are all zero still needs one (empty) step to emit its output beat.
         """
+        nz = np.asarray(self.mask).reshape(self.SF, self.SIMD, self.NF, self.PE).any(axis=(1, 3))   # (SF, NF)
         steps = []
         for nf in range(self.NF):
-            sfs = [sf for sf in range(self.SF) if self.block(nf, sf).any()]
+            sfs = np.flatnonzero(nz[:, nf]).tolist()
             steps += [(nf, sf) for sf in (sfs or [0])]
         return steps
 

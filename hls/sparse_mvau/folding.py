@@ -9,6 +9,8 @@ fold (a faster fold than asked buys nothing, and costs registers).
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +41,37 @@ def fold_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: 
     return kept or opts
 
 
+# node content -> its options: the folder's searches ask for the same nodes' options at every step, and on
+# LFC's 1024 x 1024 layers one evaluation takes seconds (the memory-mode terms look at the mask per fold)
+_OPTIONS: OrderedDict[bytes, list[FoldOption]] = OrderedDict()
+_OPTIONS_KEPT = 64
+
+
+def _content_key(cfg: SparseMVAUConfig, *args) -> bytes:
+    """Everything the options depend on: the node's shape and per-neuron data (not its folding or name)."""
+    h = hashlib.sha256(repr((cfg.MW, cfg.MH, cfg.alpha_shift, cfg.no_activation, cfg.in_bits, cfg.in_signed,
+                             *args)).encode())
+    for a in (cfg.mask, cfg.alpha_num, cfg.thresholds, cfg.invert, cfg.signs):
+        arr = None if a is None else np.ascontiguousarray(a)
+        h.update(b"none" if arr is None else repr((arr.shape, arr.dtype.str)).encode() + arr.tobytes())
+    return h.digest()
+
+
 def _all_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: float,
                  vectors: int) -> list[FoldOption]:
+    key = _content_key(cfg, tuple(modes), lut_per_bram18, vectors)
+    if key in _OPTIONS:
+        _OPTIONS.move_to_end(key)
+        return list(_OPTIONS[key])
+    out = _evaluate_options(cfg, modes, lut_per_bram18, vectors)
+    _OPTIONS[key] = out
+    if len(_OPTIONS) > _OPTIONS_KEPT:
+        _OPTIONS.popitem(last=False)
+    return list(out)
+
+
+def _evaluate_options(cfg: SparseMVAUConfig, modes: tuple[str, ...], lut_per_bram18: float,
+                      vectors: int) -> list[FoldOption]:
     out = []
     for pe in divisors(cfg.MH):
         for simd in divisors(cfg.MW):

@@ -86,7 +86,8 @@ def plan(cfg) -> Plan:
     ``INT_GROUP`` elements and P is X, the sum of the input elements."""
     size, final = (INT_GROUP, INT_FINAL_VALUES) if cfg.integer_input else (POP_GROUP, FINAL_VALUES)
     first = 2 if cfg.weight_mode == "memory" else 1
-    groups = max(1, max(len(group_sizes(int(n), size)) for n in lane_terms(cfg).ravel()))
+    terms = lane_terms(cfg)   # the most groups of any lane and step: the even split of its largest count
+    groups = max(1, -(-int(terms.max()) // size) if terms.size else 1)
     depth = first + reductions(groups, final)
     p_groups = group_sizes(cfg.SIMD, size) if np.any(cfg.alpha_num != 0) else []
     p_ready = reductions(len(p_groups), 1)
