@@ -107,14 +107,17 @@ def log(msg: str) -> None:
 
 
 # ---- model -> QONNX ------------------------------------------------------------------------------------------
-def make_model(kind: str, width: float, out: Path) -> Path:
-    """Untrained CNV, frozen and exported; ``kind`` 'sparse' ({alpha, beta}, EC 0.1) or 'dense' (+-1).
+def make_model(kind: str, width: float, out: Path, prepare=None) -> Path:
+    """Untrained CNV, frozen and exported; ``kind`` 'sparse' ({alpha, beta}, EC 0.1) or 'dense' (+-1);
+    ``prepare(model)``, when given, runs on the eval-mode model before freezing.
 
     The same seed gives both kinds the same latent weights; only the quantizer differs."""
     torch.manual_seed(SEED)
     dom = WeightDomain("alpha-beta", EC) if kind == "sparse" else WeightDomain("bipolar", None)
     model = build_model("cnv", (3, 32, 32), 10, dom, width=width, dense_classifier=True)
     model.eval()
+    if prepare is not None:
+        prepare(model)
     freeze_model(model)
     return export_frozen(model, (3, 32, 32), out, input_max_value=255, dataset=None)
 

@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.optimize import linprog
+from cnv_vs_finn import make_model   # bench/: the CNV bench's untrained CNV
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from sbnn.export.compile import HW_GRAPH, compile_model
-from sbnn.export.freeze import freeze_model
-from sbnn.export.qonnx_export import export_checkpoint, export_frozen
+from sbnn.export.qonnx_export import export_checkpoint
 from sbnn.hls.sparse_mvau.estimates import (bram18_estimate, ff_estimate, ff_features, lut_estimate,
                                                lut_features)
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
@@ -51,9 +51,7 @@ from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import sample_configs
 from sbnn.hls.yosys import synth_stats
 from sbnn.training.config import TrainConfig
-from sbnn.training.domains import WeightDomain
 from sbnn.training.trainer import train
-from sbnn.training.zoo import build_model
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -64,7 +62,6 @@ MAX_MODEL_LUT = 53_200
 LUT_PER_BRAM18 = 53_200 / 280
 TRAINED = {"tfc": 10, "sfc": 10, "lfc": 10}      # epochs on mnist-5k
 LADDER = (1, 16, 64, 256, 1024, 1 << 20)          # the slow test's cycle targets
-CNV_SEED = 0
 SAMPLE_CAP = 0.20                                 # --fit: the test sample's points within +-20 %
 # RTL hash -> the longest --synth-timeout Yosys ran past on it: a re-run with that timeout or less lists the point
 # as not synthesised at once instead of spending the timeout again (the Yosys cache holds only finished runs)
@@ -118,13 +115,7 @@ def cnv_onnx() -> Path:
     out = ROOT / "models" / "cnv_w05_bn.qonnx.onnx"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(CNV_SEED)
-        model = build_model("cnv", (3, 32, 32), 10, WeightDomain("alpha-beta", 0.1), width=0.5,
-                            dense_classifier=True)
-        model.eval()
-        calibrate_batchnorm(model)
-        freeze_model(model)
-        export_frozen(model, (3, 32, 32), out, input_max_value=255, dataset=None)
+        make_model("sparse", 0.5, out, prepare=calibrate_batchnorm)
     return out
 
 

@@ -108,8 +108,8 @@ from __future__ import annotations
 import numpy as np
 
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
-from sbnn.hls.sparse_mvau.pipeline import (FINAL_VALUES, INT_GROUP, POP_GROUP, REDUCE_RADIX, group_maxima,
-                                           group_sizes, lane_terms, plan)
+from sbnn.hls.sparse_mvau.pipeline import (FINAL_VALUES, INT_FINAL_VALUES, INT_GROUP, POP_GROUP, REDUCE_RADIX,
+                                           group_maxima, group_sizes, lane_terms, plan)
 from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
 from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
@@ -441,12 +441,16 @@ def lane_group_counts(cfg: SparseMVAUConfig) -> np.ndarray:
 def reduce_bits(cfg: SparseMVAUConfig) -> float:
     """Register bits of the intermediate REDUCE_RADIX adder stages of all lanes (partial sums grow by two bits
     per stage from the 5-bit group sums)."""
-    total = 0.0
-    for groups in lane_group_counts(cfg):
-        g, width = int(groups), 5
-        while g > FINAL_VALUES:
-            g, width = -(-g // REDUCE_RADIX), width + 2
-            total += g * width
+    return float(sum(stage_bits(int(g), 5, FINAL_VALUES) for g in lane_group_counts(cfg)))
+
+
+def stage_bits(groups: int, width: int, final: int) -> int:
+    """Register bits of the REDUCE_RADIX adder stages that bring ``groups`` partial sums of ``width`` bits down
+    to ``final`` or fewer, each stage's sums two bits wider (pipeline.py)."""
+    total = 0
+    while groups > final:
+        groups, width = -(-groups // REDUCE_RADIX), width + 2
+        total += groups * width
     return total
 
 
@@ -494,15 +498,9 @@ def ff_features(cfg: SparseMVAUConfig) -> dict[str, float]:
 def int_lane_register_bits(cfg: SparseMVAUConfig) -> int:
     """Integer-input mode: the pipeline's lane registers by the plan, per lane its INT_GROUP-element group sums
     (EB + 2 bits) and the REDUCE_RADIX stages above them (two bits wider per stage)."""
-    eb = cfg.in_bits + (0 if cfg.in_signed else 1)
-    terms, total = lane_terms(cfg), 0
-    for p in range(cfg.PE):
-        g, width = max(len(group_sizes(int(n), INT_GROUP)) for n in terms[:, p]), eb + 2
-        total += g * width
-        while g > 1:
-            g, width = -(-g // REDUCE_RADIX), width + 2
-            total += g * width
-    return total
+    width = cfg.in_bits + (0 if cfg.in_signed else 1) + 2
+    groups = -(-lane_terms(cfg).max(axis=0) // INT_GROUP)   # (PE,): the even split of each lane's largest step
+    return sum(int(g) * width + stage_bits(int(g), width, INT_FINAL_VALUES) for g in groups)
 
 
 def int_ff_estimate(cfg: SparseMVAUConfig) -> int:
