@@ -185,6 +185,19 @@ def points_of(cfg, tag: str) -> list[dict]:
     return list(pts.values())
 
 
+def plan_of(name: str) -> list | None:
+    """(config, its points) per SparseXnorMVAU of one bench model under the current coefficients (the picks follow
+    them); None for ``default`` when `make build` has not run."""
+    if name == "sample":   # the default-tier test's random layers, at their own folds
+        return own_fold_points(sample_configs(), name, "test sample")
+    if name == "mlp":
+        return [(cfg, ladder_points(cfg, name)) for cfg in node_configs(mlp_onnx(), name)]
+    if name == "default":   # the layers of `make build`'s design at their folding
+        return own_fold_points(mvau_configs(DEFAULT_BUILD), name, "make build") if DEFAULT_BUILD.is_file() else None
+    onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
+    return [(cfg, points_of(cfg, name)) for cfg in node_configs(onnx, name)]
+
+
 def previous_points(path: Path | None) -> dict:
     """--reuse: the Yosys figures of an earlier run's points, by RTL hash (rows written since the hash was
     recorded) or, for older rows, by (model, layer, mode, PE, SIMD, nnz): the trained models are seeded and
@@ -288,18 +301,10 @@ def main(argv=None) -> int:
     rows, pairs, skipped = [], [], []
     previous = previous_points(args.reuse)
     for name in args.models.split(","):
-        if name == "sample":   # the default-tier test's random layers, at their own folds
-            plan = own_fold_points(sample_configs(), name, "test sample")
-        elif name == "mlp":
-            plan = [(cfg, ladder_points(cfg, name)) for cfg in node_configs(mlp_onnx(), name)]
-        elif name == "default":   # the layers of `make build`'s design at their folding
-            if not DEFAULT_BUILD.is_file():
-                log(f"default: {DEFAULT_BUILD} missing (run `make build` first), skipped")
-                continue
-            plan = own_fold_points(mvau_configs(DEFAULT_BUILD), name, "make build")
-        else:
-            onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
-            plan = [(cfg, points_of(cfg, name)) for cfg in node_configs(onnx, name)]
+        plan = plan_of(name)
+        if plan is None:
+            log(f"default: {DEFAULT_BUILD} missing (run `make build` first), skipped")
+            continue
         for cfg, pts in plan:
             for pt in pts:
                 if len(rows) >= args.max_points:

