@@ -181,6 +181,20 @@ def test_missing_or_foreign_options_json_means_rebuild(tiny_build):
         (tiny_build / OPTIONS).write_text(saved)
 
 
+def test_a_changed_compiler_redoes_compile_not_training(tiny_build, monkeypatch):
+    """A cost-model refit or an RTL generator change (the compiler's sources) redoes compile and what follows."""
+    from sbnn.flow import build
+    from sbnn.flow.config import BuildConfig
+
+    opts = json.loads((tiny_build / build.OPTIONS).read_text())
+    assert opts["compiler_sha"] == build.compiler_sha()
+    cfg = BuildConfig(model=opts["model"], build_dir=str(tiny_build), frames=int(FRAMES))
+    monkeypatch.setattr(build, "compiler_sha", lambda: "another compiler")
+    redo, changed, why = build._to_redo(tiny_build, build.recorded_options(cfg))
+    assert changed == ["compiler_sha"] and "compiler_sha" in why
+    assert redo == ["compile", "stitch", "estimate", "rtlsim"]
+
+
 def test_hand_built_bitstream_is_kept_until_its_rtl_changes(tiny_build, tiny_ckpt, capsys, monkeypatch):
     monkeypatch.setenv("PATH", PATH)
     monkeypatch.delenv("XILINX_VIVADO", raising=False)

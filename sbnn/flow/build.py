@@ -11,7 +11,9 @@ Each stage marks itself done with ``BUILD/<stage>/.done`` only after all its
 artifacts exist, so an interrupted build resumes at the first unfinished stage
 and never looks complete. ``BUILD/options.json`` records what the build was
 asked for, with the hashes of the files it names (a checkpoint replaced under
-the same name is a change); rerunning with other options redoes the stages
+the same name is a change) and of the compiler's own sources (``compiler_sha``:
+a cost-model refit or an RTL generator change redoes compile and the stages
+after it, not training); rerunning with other options redoes the stages
 those options affect (and those after them); a missing or foreign options.json
 redoes everything. Before the first redone stage starts, those stages' folders
 are emptied and the old design's deploy package and Vivado project lose what
@@ -41,6 +43,7 @@ Yosys and rtlsim), then on the Yosys figures.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -54,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
+import sbnn.export
+import sbnn.hls
 from sbnn import workdir
 from sbnn.artifacts import read_json_object, write_text_atomic
 from sbnn.bitstreams.boards import Board
@@ -106,6 +111,24 @@ def _file_sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+# the compiler's own files: the folder, the cost model and the RTL generators decide the design of the same model
+# and options, so a change to them (a cost-model refit, say) redoes the compile stage and everything after it
+COMPILER_PACKAGES = (sbnn.export, sbnn.hls)
+COMPILER_SUFFIXES = (".py", ".cpp", ".h", ".v", ".sv", ".tcl")
+
+
+@functools.cache
+def compiler_sha() -> str:
+    """Hash of every source file of the compile, stitch and estimate stages' packages (``COMPILER_PACKAGES``)."""
+    h = hashlib.sha256()
+    for pkg in COMPILER_PACKAGES:
+        root = Path(pkg.__file__).parent
+        for p in sorted(root.rglob("*")):
+            if p.suffix in COMPILER_SUFFIXES and "__pycache__" not in p.parts and p.is_file():
+                h.update(f"{pkg.__name__}/{p.relative_to(root).as_posix()}".encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def recorded_options(cfg: BuildConfig) -> dict:
     """What each stage depends on; a change invalidates the first stage that uses it and all later ones."""
     c = cfg.compile
@@ -118,6 +141,7 @@ def recorded_options(cfg: BuildConfig) -> dict:
         "input_max_value": c.input_max_value, "dataset": cfg.dataset,
         "images": cfg.images, "images_sha": _file_sha(Path(cfg.images)) if cfg.images else None,
         "labels": cfg.labels, "labels_sha": _file_sha(Path(cfg.labels)) if cfg.labels else None,
+        "compiler_sha": compiler_sha(),
     }
 
 
@@ -125,7 +149,8 @@ def recorded_options(cfg: BuildConfig) -> dict:
 _OPTION_STAGE = {"model": "export", "model_sha": "export", "board": "compile", "folding": "compile",
                  "folding_sha": "compile", "target_fps": "compile", "weight_mode": "compile", "frames": "rtlsim",
                  "data_dir": "export", "input_max_value": "compile", "dataset": "rtlsim", "images": "rtlsim",
-                 "images_sha": "rtlsim", "labels": "rtlsim", "labels_sha": "rtlsim"}
+                 "images_sha": "rtlsim", "labels": "rtlsim", "labels_sha": "rtlsim",
+                 "compiler_sha": "compile"}
 
 
 def _stage_dir(build: Path, name: str) -> Path:
