@@ -185,17 +185,25 @@ def points_of(cfg, tag: str) -> list[dict]:
     return list(pts.values())
 
 
-def plan_of(name: str) -> list | None:
-    """(config, its points) per SparseXnorMVAU of one bench model under the current coefficients (the picks follow
-    them); None for ``default`` when `make build` has not run."""
-    if name == "sample":   # the default-tier test's random layers, at their own folds
-        return own_fold_points(sample_configs(), name, "test sample")
+def model_configs(name: str) -> list | None:
+    """The SparseXnorMVAU configs of one bench model (they do not depend on the coefficients); None for
+    ``default`` when `make build` has not run."""
+    if name == "sample":   # the default-tier test's random layers
+        return sample_configs()
     if name == "mlp":
-        return [(cfg, ladder_points(cfg, name)) for cfg in node_configs(mlp_onnx(), name)]
-    if name == "default":   # the layers of `make build`'s design at their folding
-        return own_fold_points(mvau_configs(DEFAULT_BUILD), name, "make build") if DEFAULT_BUILD.is_file() else None
-    onnx = cnv_onnx() if name == "cnv" else trained_onnx(name)
-    return [(cfg, points_of(cfg, name)) for cfg in node_configs(onnx, name)]
+        return node_configs(mlp_onnx(), name)
+    if name == "default":   # the layers of `make build`'s design
+        return mvau_configs(DEFAULT_BUILD) if DEFAULT_BUILD.is_file() else None
+    return node_configs(cnv_onnx() if name == "cnv" else trained_onnx(name), name)
+
+
+def plan_of(name: str, cfgs: list) -> list:
+    """(config, its points) for ``model_configs(name)`` under the current coefficients (the picks follow them)."""
+    if name == "sample":   # at their own folds
+        return own_fold_points(cfgs, name, "test sample")
+    if name == "default":   # at the build's folding
+        return own_fold_points(cfgs, name, "make build")
+    return [(cfg, (ladder_points if name == "mlp" else points_of)(cfg, name)) for cfg in cfgs]
 
 
 def previous_points(path: Path | None) -> dict:
@@ -301,11 +309,11 @@ def main(argv=None) -> int:
     rows, pairs, skipped = [], [], []
     previous = previous_points(args.reuse)
     for name in args.models.split(","):
-        plan = plan_of(name)
-        if plan is None:
+        cfgs = model_configs(name)
+        if cfgs is None:
             log(f"default: {DEFAULT_BUILD} missing (run `make build` first), skipped")
             continue
-        for cfg, pts in plan:
+        for cfg, pts in plan_of(name, cfgs):
             for pt in pts:
                 if len(rows) >= args.max_points:
                     break

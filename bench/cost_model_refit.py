@@ -33,6 +33,7 @@ from sbnn.hls.sparse_mvau import estimates
 from sbnn.hls.sparse_mvau.estimates import ff_features, lut_features
 
 UNION = bench.RESULTS / "cost_model_union.json"
+ROW_FIELDS = ("model", "layer", "mode", "PE", "SIMD", "nnz", "yosys_LUT", "yosys_FF")   # a union row
 FEATURES = {"LUT": (lut_features, estimates.LUT_COEF), "FF": (ff_features, estimates.FF_COEF)}
 
 
@@ -46,8 +47,7 @@ def load_union(paths: list[Path]) -> dict:
     for p in paths:
         if p.is_file():
             for r in json.loads(p.read_text())["points"]:
-                rows[row_key(r)] = {k: r[k] for k in ("model", "layer", "mode", "PE", "SIMD", "nnz", "yosys_LUT",
-                                                      "yosys_FF")}
+                rows[row_key(r)] = {k: r[k] for k in ROW_FIELDS}
     return rows
 
 
@@ -91,15 +91,14 @@ def main(argv=None) -> int:
     models = args.models.split(",")
     rows = load_union([UNION, *args.add])
     bench.log(f"{len(rows)} points in the union")
+    model_cfgs = {name: cfgs for name in models if (cfgs := bench.model_configs(name)) is not None}
+    configs = {name: {cfg.name: cfg for cfg in cfgs} for name, cfgs in model_cfgs.items()}
     rounds, skipped, converged = [], set(), False
     for rnd in range(args.rounds):
-        plans = {name: plan for name in models if (plan := bench.plan_of(name)) is not None}
-        configs = {name: {cfg.name: cfg for cfg, _ in plan} for name, plan in plans.items()}
         worst = fit(configs_of(rows, configs))
-        plans = {name: bench.plan_of(name) for name in plans}   # the picks under the coefficients just fitted
         new = []
-        for name, plan in plans.items():
-            for cfg, pts in plan:
+        for name, cfgs in model_cfgs.items():
+            for cfg, pts in bench.plan_of(name, cfgs):   # the picks under the coefficients just fitted
                 for pt in pts:
                     c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
                     key = (name, c.name, c.weight_mode, c.PE, c.SIMD, int(c.mask.sum()))
@@ -110,8 +109,7 @@ def main(argv=None) -> int:
                         skipped.add(key)
                         bench.log(f"round {rnd}: {key} left out, Yosys over {args.synth_timeout:.0f} s")
                         continue
-                    rows[key] = {k: r[k] for k in ("model", "layer", "mode", "PE", "SIMD", "nnz", "yosys_LUT",
-                                                   "yosys_FF")}
+                    rows[key] = {k: r[k] for k in ROW_FIELDS}
                     new.append(list(key))
                     bench.log(f"round {rnd}: new pick {key}: Yosys {r['yosys_LUT']} LUT, {r['yosys_FF']} FF")
         rounds.append({"points": len(rows), "worst": worst, "new_picks": new})

