@@ -49,6 +49,7 @@ from sbnn.hls.sparse_mvau.estimates import (bram18_estimate, ff_estimate, ff_fea
 from sbnn.hls.sparse_mvau.folding import fold_options, pick_fold
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.sample_layers import sample_configs
+from sbnn.hls.sim_forms import synthesis_view
 from sbnn.hls.yosys import synth_stats
 from sbnn.training.config import TrainConfig
 from sbnn.training.trainer import train
@@ -222,7 +223,7 @@ def measure(cfg, pt: dict, synth_timeout: float, previous: dict) -> dict | None:
     """The point with model and Yosys figures; None when Yosys needs more than ``synth_timeout`` seconds.
     ``previous`` (previous_points): Yosys figures of identical points measured by an earlier run."""
     c = cfg.refolded(pt["PE"], pt["SIMD"], pt["mode"])
-    verilog = generate_verilog(c)   # once: it is both the timeout memo's key and what Yosys reads
+    verilog = synthesis_view(generate_verilog(c))   # once: it is both the timeout memo's key and what Yosys reads
     key = hashlib.sha256(verilog.encode()).hexdigest()[:24]
     nnz = int(c.mask.sum())
     old = previous.get(key) or previous.get((pt["model"], c.name, c.weight_mode, c.PE, c.SIMD, nnz))

@@ -18,7 +18,11 @@ signal). Both formulations are the same logic for synthesis; Verilator's DFG
 pass turns the many small blocks into multiplexers whose arms it computes
 every cycle (the profile that found it: perf, see README). ``portable popcount``:
 Verilator's own popcount (bit tricks, a dozen instructions a word) instead of the
-CPU's instruction (SimOptions.native_popcount, the default).
+CPU's instruction (SimOptions.native_popcount, the default). ``synthesis forms``:
+the model built without SBNN_RTLSIM, i.e. from the text Yosys and Vivado read
+instead of the generator's simulation forms (sbnn.hls.sim_forms: the output
+FIFO written at one place, baked sums as word popcounts; same beats on the
+same cycles, tests/test_sim_forms.py); every other row uses the simulation forms.
 
 Reported per design and option set: the Verilator build time (verilate + g++,
 the cache is bypassed with a fresh build folder), the median over ``--reps``
@@ -83,6 +87,7 @@ VARIANTS = {
     "case per signal portable popcount (before)": Variant(PORTABLE, one_case=False),
     "case per signal -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",)), one_case=False),
     "one case portable popcount": Variant(PORTABLE),
+    "one case synthesis forms": Variant(SimOptions(sim_forms=False)),   # the RTL Yosys reads, simulated
     "one case": Variant(DEFAULT_SIM),
     "one case -fno-dfg": Variant(SimOptions(extra=("-fno-dfg",))),
     "one case threads 2": Variant(SimOptions(threads=2)),
@@ -231,7 +236,8 @@ def main(argv=None) -> dict:
         print(table({name: results[name]}).split("\n", 2)[-1], flush=True)
     out = {"what": "simulated cycles per second of stitched designs, per Verilator/g++ option set and RTL formulation",
            "options": {v: {"opt_fast": s.sim.opt_fast, "opt_slow": s.sim.opt_slow, "threads": s.sim.threads,
-                           "native_popcount": s.sim.native_popcount, "extra": list(s.sim.extra),
+                           "native_popcount": s.sim.native_popcount, "sim_forms": s.sim.sim_forms,
+                           "extra": list(s.sim.extra),
                            "flags": s.sim.flags(), "one_case": s.one_case}
                        for v, s in variants.items()},
            "default": next((v for v, s in variants.items() if s == DEFAULT_VARIANT), None),
@@ -248,8 +254,9 @@ def main(argv=None) -> dict:
         "`*`: the default (the generator's RTL, sbnn.hls.verilator.DEFAULT_SIM). One case / case per signal: the "
         "sparse MVAU RTL's selections in one `case` (rtlgen now) or one `always @*` per signal (before; same logic "
         "for synthesis). Portable popcount: Verilator's bit-trick popcount instead of the CPU's popcount instruction "
-        "(SimOptions.native_popcount). g++ -O2 for the per-cycle code and -O0 for the run-once initialisation in every "
-        "row. "
+        "(SimOptions.native_popcount). Synthesis forms: the model built from the text Yosys and Vivado read, without "
+        "the rtlsim's simulation forms (sbnn.hls.sim_forms; every other row has them). g++ -O2 for the per-cycle "
+        "code and -O0 for the run-once initialisation in every row. "
         "Wall: the testbench's timer around the simulation loop; CPU-s: the "
         "simulator process's CPU time (the figure an otherwise idle core gives a single-threaded model). Build: "
         "verilate + g++ in a fresh folder. Every run compared bit-exact with FINN's execution of the HW graph.\n")

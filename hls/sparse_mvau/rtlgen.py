@@ -76,9 +76,10 @@ from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau import pipeline
 from sbnn.hls.sparse_mvau.pipeline import group_maxima, group_sizes, plan
 from sbnn.hls.sparse_mvau.rtlgen_multibit import MultibitGen
+from sbnn.hls.sim_forms import sim_alternative
 from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, case_select_many,
-                                               clog2, csd, input_banks, mask_columns, output_fifo, pipe_sums, pipelined_control,
-                                               popsum, slit, weight_rom, zext)
+                                               clog2, csd, input_banks, mask_columns, masked_popcount, output_fifo,
+                                               pipe_sums, pipelined_control, popsum, slit, weight_rom, zext)
 
 __all__ = ["POPSUM_FLAT_MAX", "ROM_BLOCK_MIN_BITS", "case_select", "clog2", "csd", "generate_verilog", "popsum",
            "slit", "write_verilog", "zext"]
@@ -249,18 +250,24 @@ class _Gen:
         L += case_select("[1:0]", "st_fl", "t", fl)
         L += ["  assign st_first = st_fl[1];", "  assign st_last = st_fl[0];"]
         L.append("  /* verilator lint_off WIDTHEXPAND */")
-        self.parts, selects, lane_vals = [], [], []
+        self.parts, selects, sim_selects, lane_vals = [], [], [], []
+        vectors = {"cbuf": c.MW, "ncbuf": c.MW}   # the compute buffer (and dense_xnor_rtl's inverted copy)
         for p in range(c.PE):
             arms = [self.arm_terms(p, nf, sf) for nf, sf in self.sched]
             split = [[list(ch) for ch in np.array_split(a, len(group_sizes(len(a))))] if a else [] for a in arms]
             vals = []
             for g, mx in enumerate(group_maxima([len(a) for a in arms])):
-                w = max(1, mx.bit_length())
-                selects.append((f"[{w - 1}:0]", f"gs{p}_{g}",
-                                [popsum(s[g], w) if g < len(s) else f"{w}'d0" for s in split]))
+                w, zero = max(1, mx.bit_length()), f"{max(1, mx.bit_length())}'d0"
+                selects.append((f"[{w - 1}:0]", f"gs{p}_{g}", [popsum(s[g], w) if g < len(s) else zero for s in split]))
+                sim_selects.append((f"[{w - 1}:0]", f"gs{p}_{g}",
+                                    [masked_popcount(s[g], w, vectors) if g < len(s) else zero for s in split]))
                 vals.append((f"gs{p}_{g}", mx))
             lane_vals.append(vals)
-        L += case_select_many("t", selects)   # one case for all lanes: see case_select_many (rtlsim speed)
+        # one case for all lanes: see case_select_many (rtlsim speed); the rtlsim counts words (masked_popcount)
+        sim = ["  /* verilator lint_off WIDTHTRUNC */", *case_select_many("t", sim_selects),
+               "  /* verilator lint_on WIDTHTRUNC */"]
+        synth = case_select_many("t", selects)
+        L += sim_alternative(sim, synth) if any(s != y for s, y in zip(sim_selects, selects)) else synth
         for p, vals in enumerate(lane_vals):
             lines, fin = self.pipe(f"ls{p}", vals, 0, self.D, pipeline.FINAL_VALUES, reduce_first=False)
             L += lines

@@ -31,7 +31,8 @@ from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau.estimates import cycles_per_frame
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.streams import pack_stream, unpack_stream
-from sbnn.hls.verilator import RtlsimError, TbStream, build_simulator, run_testbench, steady_cycles_per_frame
+from sbnn.hls.verilator import (DEFAULT_SIM, RtlsimError, SimOptions, TbStream, build_simulator, run_testbench,
+                                steady_cycles_per_frame)
 
 HERE = Path(__file__).parent
 
@@ -82,8 +83,10 @@ def testbench_cpp(n: int) -> str:
     return f"#define NINST {n}\n#define DRIVE_ALL {drive}\n#define SAMPLE_ALL {sample}\n" + tb
 
 
-def build_model(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None) -> Path:
-    """Compile (or reuse from cache) the model of these nodes; returns the executable."""
+def build_model(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = None,
+                sim: SimOptions = DEFAULT_SIM) -> Path:
+    """Compile (or reuse from cache) the model of these nodes (``sim``: its Verilator options); returns the
+    executable."""
     rtl, tb = top_verilog(cfgs), testbench_cpp(len(cfgs))
 
     def populate(work: Path) -> None:
@@ -91,7 +94,7 @@ def build_model(cfgs: list[SparseMVAUConfig], build_dir: str | Path | None = Non
         (work / "tb.cpp").write_text(tb)
 
     exe, _ = build_simulator(["sim_top.v", "tb.cpp"], populate, "\0".join([rtl, tb]).encode(), build_dir=build_dir,
-                             what="the node model")
+                             flags=sim.flags(), what="the node model")
     return exe
 
 
@@ -107,14 +110,14 @@ def unpack_outputs(cfg: SparseMVAUConfig, words: np.ndarray) -> np.ndarray:
 
 
 def simulate_many(jobs: list[StreamJob], build_dir: str | Path | None = None, max_cycles: int | None = None,
-                  drain_cycles: int | None = None) -> list[RtlsimResult]:
+                  drain_cycles: int | None = None, sim: SimOptions = DEFAULT_SIM) -> list[RtlsimResult]:
     """Run all jobs in one shared model (one build); results in job order.
 
     Raises :class:`sbnn.hls.verilator.RtlsimTimeout` if ``max_cycles`` is reached first
     (default: generous bound from the cycle model), :class:`sbnn.hls.verilator.RtlsimError`
     on lost or extra (duplicated) output beats.
     """
-    exe = build_model([j.cfg for j in jobs], build_dir)
+    exe = build_model([j.cfg for j in jobs], build_dir, sim)
     if max_cycles is None:
         worst = max((len(j.inputs) + 2) * (cycles_per_frame(j.cfg) + j.cfg.SF + j.cfg.NF + 4)
                     / max(1e-3, (1 - j.backpressure) * (1 - j.gaps)) for j in jobs)

