@@ -16,6 +16,7 @@ import subprocess
 
 import numpy as np
 
+from sbnn.hls.sim_forms import synthesis_view
 from sbnn.hls.sparse_mvau.config import SparseMVAUConfig
 from sbnn.hls.sparse_mvau.rtlgen import generate_verilog
 from sbnn.hls.sparse_mvau.rtlsim import StreamJob, simulate_many
@@ -45,7 +46,7 @@ def block_layer(mw, mh, pe, simd, k, r, seed, kept=0.4, mode="memory", signs=Fal
 
 def test_block_constant_layer_has_one_datapath_and_a_one_column_rom():
     cfg = block_layer(64, 32, 8, 8, 5, -7, 0)
-    text = generate_verilog(cfg)
+    text = synthesis_view(generate_verilog(cfg))   # the hardware (sim_forms.py: not the rtlsim's forms)
     assert len(re.findall(r"reg \[7:0\] mb\d+;", text)) == 1, "the 8 lanes share one masked block"
     assert len(re.findall(r"always @\(posedge ap_clk\) if \(go\) s\d+ <=", text)) == 1, "one running sum"
     rom_width = int(re.search(r"reg \[(\d+):0\] wrom", text).group(1)) + 1
@@ -54,12 +55,15 @@ def test_block_constant_layer_has_one_datapath_and_a_one_column_rom():
     assert "gc_" not in text and "bnd" not in text, "folded lanes: no g comparators, no per-lane bound"
 
 
+def masked_block_registers(cfg) -> int:
+    """The lanes' masked-block registers in the hardware (the synthesis form, sim_forms.py)."""
+    return len(re.findall(r"reg \[7:0\] mb\d+;", synthesis_view(generate_verilog(cfg))))
+
+
 def test_lanes_with_other_masks_keep_their_own_datapath():
-    assert len(re.findall(r"reg \[7:0\] mb\d+;", generate_verilog(block_layer(64, 32, 8, 8, 5, -7, 1,
-                                                                                lanes_differ=True)))) == 2
+    assert masked_block_registers(block_layer(64, 32, 8, 8, 5, -7, 1, lanes_differ=True)) == 2
     # a ternary lane's signs are its own
-    assert len(re.findall(r"reg \[7:0\] mb\d+;", generate_verilog(block_layer(64, 32, 8, 8, 0, 0, 2,
-                                                                                signs=True)))) == 8
+    assert masked_block_registers(block_layer(64, 32, 8, 8, 0, 0, 2, signs=True)) == 8
 
 
 def test_parse_stat_counts_lut_ram_as_luts():

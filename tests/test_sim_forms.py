@@ -1,12 +1,13 @@
 """The rtlsim's simulation forms (sbnn.hls.sim_forms) behave exactly like the synthesis forms they stand for.
 
-The generated sparse MVAU carries two Verilator-only texts (bench/rtlsim_speed.py measures why): the output
-FIFO's two entries as one array written at one place (so the lanes' threshold compares run only on a push)
-and a baked layer's wired sums as word popcounts (``$countones`` of masked 64-bit words, which Yosys cannot
-synthesise). Every output beat and the cycle it leaves the node must be the same with and without them, on
-both weight modes, ternary and dense-XNOR lanes, folded and unfolded, with backpressure and input gaps;
-Yosys, Vivado and iverilog read the synthesis form, which is the generator's text before the simulation
-forms byte for byte, so its cached Yosys figures stay valid.
+The generated sparse MVAU carries three Verilator-only texts (bench/rtlsim_speed.py measures why): the
+output FIFO's two entries as one array written at one place (so the lanes' threshold compares run only on a
+push), a baked layer's wired sums as word popcounts (``$countones`` of masked 64-bit words, which Yosys
+cannot synthesise) and a binary memory-mode layer's masked blocks in one wide register. Every output beat
+and the cycle it leaves the node must be the same with and without them, on both weight modes, ternary,
+dense-XNOR and shared lanes, folded and unfolded, with backpressure and input gaps; Yosys, Vivado and
+iverilog read the synthesis form, which is the generator's text before the simulation forms byte for byte,
+so its cached Yosys figures stay valid.
 """
 
 from __future__ import annotations
@@ -43,13 +44,26 @@ def dense_layer(seed: int):
                              simd=32, name="dense_xnor_sf")
 
 
+def shared_lane_layer(seed: int) -> SparseMVAUConfig:
+    """Memory mode, a block-constant mask except one lane in one block: lanes 0, 2.. share one datapath, lane 1
+    has its own (rtlgen's lane_rep), so the wide simulation form holds two blocks."""
+    rng = np.random.default_rng(seed)
+    mask = np.kron((rng.random((8, 4)) < 0.5).astype(np.int64), np.ones((8, 8), np.int64))
+    sf, nf = np.argwhere(mask[::8, ::8])[0]
+    mask[sf * 8:(sf + 1) * 8, nf * 8 + 1] = 0
+    return SparseMVAUConfig(64, 32, 8, 8, 5, mask, np.full(32, -7), rng.integers(-300, 300, 32),
+                            rng.integers(0, 2, 32), "memory", name="shared_lanes")
+
+
 def layers() -> list[SparseMVAUConfig]:
     return [hidden_layer(128, 32, 4, 128, "baked", seed=1),            # unfolded input, 2 words per sum
             hidden_layer(256, 64, 8, 32, "baked", seed=2, ec=0.2),    # folded: running sums
             ternary_layer(80, 16, 4, 16, "baked", 3),                 # {~cbuf[i]} terms
             dense_layer(4),                                           # ncbuf terms
             hidden_layer(256, 64, 4, 32, "memory", seed=5),
-            classifier(64, 10, 10, 4, "memory", seed=6)]              # noActivation outputs
+            classifier(64, 10, 10, 4, "memory", seed=6),              # noActivation outputs
+            shared_lane_layer(7),
+            ternary_layer(64, 16, 4, 16, "memory", 8)]                # sign ROM: per-lane registers
 
 
 def test_synthesis_view_is_the_synthesis_form_only():
@@ -74,9 +88,11 @@ def test_generated_text_has_both_forms_and_tools_see_the_synthesis_form():
         text = generate_verilog(cfg)
         synth = synthesis_view(text)
         assert f"`ifdef {SIM_DEFINE}" in text and SIM_DEFINE not in synth
-        assert "$countones" not in synth and "fm[wp]" not in synth and "f0 <= ovec" in synth
+        assert "$countones" not in synth and "fm[wp]" not in synth and "f0 <= ovec" in synth and "mball" not in synth
         if cfg.weight_mode == "baked":
             assert "$countones" in text, cfg.name
+        elif cfg.signs is None:
+            assert "mball" in text, cfg.name
 
 
 @pytest.mark.parametrize("define", [False, True], ids=["synthesis form", "simulation form"])

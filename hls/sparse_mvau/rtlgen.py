@@ -64,6 +64,12 @@ that the NF = 1 compare of an R = 0 neuron does not read (S <= c_max).
 
 Weight ROMs of >= ROM_BLOCK_MIN_BITS bits carry ``(* rom_style = "block" *)``:
 Yosys' memory_libmap otherwise maps every ROM to logic.
+
+Simulation forms (sbnn.hls.sim_forms, read by the rtlsim's Verilator only): a baked layer's sums as
+``$countones`` of masked words (baked_decode), a binary memory-mode layer's masked blocks in one register
+(wide_masked_blocks), a lane's running sum updated from its own expression (s_accumulator: the lane's
+total is then computed inside the update, not kept every cycle for the output), the output FIFO written at
+one place (verilog_text.output_fifo).
 """
 
 from __future__ import annotations
@@ -77,9 +83,10 @@ from sbnn.hls.sparse_mvau import pipeline
 from sbnn.hls.sparse_mvau.pipeline import group_maxima, group_sizes, plan
 from sbnn.hls.sparse_mvau.rtlgen_multibit import MultibitGen
 from sbnn.hls.sim_forms import sim_alternative
-from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, case_select, case_select_many,
-                                               clog2, csd, input_banks, mask_columns, masked_popcount, output_fifo,
-                                               pipe_sums, pipelined_control, popsum, slit, weight_rom, zext)
+from sbnn.hls.sparse_mvau.verilog_text import (POPSUM_FLAT_MAX, ROM_BLOCK_MIN_BITS, bit_concat, case_select,
+                                               case_select_many, clog2, csd, input_banks, mask_columns, masked_popcount,
+                                               output_fifo, pipe_sums, pipelined_control, popsum, slit, weight_rom,
+                                               zext)
 
 __all__ = ["POPSUM_FLAT_MAX", "ROM_BLOCK_MIN_BITS", "case_select", "clog2", "csd", "generate_verilog", "popsum",
            "slit", "write_verilog", "zext"]
@@ -290,16 +297,23 @@ class _Gen:
         for p in range(c.PE):
             bits = tuple(srcs[p * c.SIMD:(p + 1) * c.SIMD])
             key = (bits, self.lane_r(p) if self.folded_thr else ()) if c.signs is None else p
-            rep = reps.setdefault(key, p)
-            self.lane_rep[p] = rep
-            if rep != p:
-                self.parts.append(self.parts[rep])
+            self.lane_rep[p] = reps.setdefault(key, p)
+        own = [p for p in range(c.PE) if self.lane_rep[p] == p]
+        wide = c.signs is None and len(own) > 1   # simulation form: every lane's masked block in one register
+        if wide:
+            L += sim_alternative(self.wide_masked_blocks(own, srcs), [])
+        for p in range(c.PE):
+            if self.lane_rep[p] != p:
+                self.parts.append(self.parts[self.lane_rep[p]])
                 continue
+            bits = tuple(srcs[p * c.SIMD:(p + 1) * c.SIMD])
             sel = f"[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}]"
             ins = "blk" if c.signs is None else f"(blk ^ sromq{sel})"   # XNOR(a, s) = a ^ (negative weight)
             msk = "" if all(b == "1'b1" for b in bits) else " & {" + ", ".join(reversed(bits)) + "}"
-            L += [f"  reg [{c.SIMD - 1}:0] mb{p};",
-                  f"  always @(posedge ap_clk) if (move) mb{p} <= {ins}{msk};"]
+            synth = [f"  reg [{c.SIMD - 1}:0] mb{p};", f"  always @(posedge ap_clk) if (move) mb{p} <= {ins}{msk};"]
+            k = own.index(p)
+            L += sim_alternative([f"  wire [{c.SIMD - 1}:0] mb{p} = mball[{(k + 1) * c.SIMD - 1}:{k * c.SIMD}];"],
+                                 synth) if wide else synth
             vals, off = [], 0
             for g, n in enumerate(group_sizes(c.SIMD)):
                 w = n.bit_length()
@@ -311,6 +325,16 @@ class _Gen:
             self.parts.append(fin)
         L.append("  /* verilator lint_on WIDTHEXPAND */")
         return L
+
+    def wide_masked_blocks(self, own: list[int], srcs: list[str]) -> list[str]:
+        """Simulation form of the lanes' masked-block registers ``mb<p>`` (lanes with a datapath of their own,
+        binary layers): one register of all of them, ``{n{blk}} & masks``, read back per lane as a slice.
+        Verilator then ANDs machine words once per cycle instead of fetching the block and extracting and
+        aligning each lane's mask bits lane by lane (a 128-lane first layer: 128 times per simulated cycle)."""
+        c = self.c
+        masks = [b for p in reversed(own) for b in reversed(srcs[p * c.SIMD:(p + 1) * c.SIMD])]
+        return [f"  reg [{len(own) * c.SIMD - 1}:0] mball;",
+                f"  always @(posedge ap_clk) if (move) mball <= {{{len(own)}{{blk}}}} & {bit_concat(masks)};"]
 
     def sign_rom(self) -> list[str]:
         """A ternary layer's sign ROM beside the weight ROM: per step one PE x SIMD word with a 1 at each
@@ -496,11 +520,12 @@ class _Gen:
             width, init = HW, f"{{{{{HW - QW}{{qi{p}[{QW - 1}]}}}}, qi{p}}}"
         if self.single:
             L.append(f"  wire [{width - 1}:0] stot{p} = {init + ' + ' if init else ''}{part};")
-        else:
+        else:   # simulation form: the running sum's update written out, so Verilator reads stot only on a push
             start = init or f"{{{CW}{{1'b0}}}}"
-            L += [f"  reg [{width - 1}:0] s{p};",
-                  f"  wire [{width - 1}:0] stot{p} = (fst[{D}] ? {start} : s{p}) + {part};",
-                  f"  always @(posedge ap_clk) if (go) s{p} <= stot{p};"]
+            total = f"(fst[{D}] ? {start} : s{p}) + {part}"
+            L += [f"  reg [{width - 1}:0] s{p};", f"  wire [{width - 1}:0] stot{p} = {total};",
+                  *sim_alternative([f"  always @(posedge ap_clk) if (go) s{p} <= {total};"],
+                                   [f"  always @(posedge ap_clk) if (go) s{p} <= stot{p};"])]
         return L + ["  /* verilator lint_on WIDTHEXPAND */"]
 
     def lane(self, p: int) -> list[str]:

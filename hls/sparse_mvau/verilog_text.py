@@ -88,6 +88,22 @@ def masked_popcount(terms: list[str], width: int, vectors: dict[str, int]) -> st
     return " + ".join(counts)
 
 
+def bit_concat(bits: list[str]) -> str:
+    """``{b0, b1, ...}`` (MSB first) of 1-bit terms, with runs of one vector's descending bits ``v[k], v[k-1]``
+    written as the slice ``v[k:j]`` (the same value, shorter text for Verilator)."""
+    parts: list[list] = []   # [vector, hi, lo] of a run, or [term]
+    for b in bits:
+        m = re.fullmatch(r"(\w+)\[(\d+)\]", b)
+        if m and parts and len(parts[-1]) == 3 and parts[-1][0] == m.group(1) and parts[-1][2] == int(m.group(2)) + 1:
+            parts[-1][2] -= 1
+        elif m:
+            parts.append([m.group(1), int(m.group(2)), int(m.group(2))])
+        else:
+            parts.append([b])
+    text = [p[0] if len(p) == 1 else (f"{p[0]}[{p[1]}]" if p[1] == p[2] else f"{p[0]}[{p[1]}:{p[2]}]") for p in parts]
+    return "{" + ", ".join(text) + "}"
+
+
 def csd(value: int) -> list[tuple[int, int]]:
     """Non-adjacent form of value as (sign, shift) terms: multiplier-free R*P."""
     out, i = [], 0
