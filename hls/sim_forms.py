@@ -10,8 +10,9 @@ clock cycle whether its result is used or not:
       <the synthesis form>
     `endif
 
-The sparse MVAU has three (rtlgen.py, verilog_text.py): the output FIFO written at one place, a baked layer's
-sums as word popcounts, a binary memory-mode layer's masked blocks in one wide register.
+The sparse MVAU has four (rtlgen.py, verilog_text.py): the output FIFO written at one place, a baked layer's
+sums as word popcounts, a binary memory-mode layer's masked blocks in one wide register, a lane's running-sum
+update written out.
 ``SBNN_RTLSIM`` is defined only by our Verilator builds (``sbnn.hls.verilator.SimOptions.sim_forms``);
 Yosys, Vivado and iverilog read the synthesis form. Each simulation form says in the generator why it is
 faster and why it is the same behaviour; tests/test_sim_forms.py simulates designs both ways and compares

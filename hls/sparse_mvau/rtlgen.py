@@ -264,7 +264,8 @@ class _Gen:
             split = [[list(ch) for ch in np.array_split(a, len(group_sizes(len(a))))] if a else [] for a in arms]
             vals = []
             for g, mx in enumerate(group_maxima([len(a) for a in arms])):
-                w, zero = max(1, mx.bit_length()), f"{max(1, mx.bit_length())}'d0"
+                w = max(1, mx.bit_length())
+                zero = f"{w}'d0"
                 selects.append((f"[{w - 1}:0]", f"gs{p}_{g}", [popsum(s[g], w) if g < len(s) else zero for s in split]))
                 sim_selects.append((f"[{w - 1}:0]", f"gs{p}_{g}",
                                     [masked_popcount(s[g], w, vectors) if g < len(s) else zero for s in split]))
@@ -274,7 +275,7 @@ class _Gen:
         sim = ["  /* verilator lint_off WIDTHTRUNC */", *case_select_many("t", sim_selects),
                "  /* verilator lint_on WIDTHTRUNC */"]
         synth = case_select_many("t", selects)
-        L += sim_alternative(sim, synth) if any(s != y for s, y in zip(sim_selects, selects)) else synth
+        L += sim_alternative(sim, synth) if sim_selects != selects else synth
         for p, vals in enumerate(lane_vals):
             lines, fin = self.pipe(f"ls{p}", vals, 0, self.D, pipeline.FINAL_VALUES, reduce_first=False)
             L += lines
@@ -294,24 +295,23 @@ class _Gen:
         L += self.sign_rom()
         L.append("  /* verilator lint_off WIDTHEXPAND */")
         self.parts, reps = [], {}
-        for p in range(c.PE):
-            bits = tuple(srcs[p * c.SIMD:(p + 1) * c.SIMD])
+        lane_bits = [tuple(srcs[p * c.SIMD:(p + 1) * c.SIMD]) for p in range(c.PE)]
+        for p, bits in enumerate(lane_bits):
             key = (bits, self.lane_r(p) if self.folded_thr else ()) if c.signs is None else p
             self.lane_rep[p] = reps.setdefault(key, p)
-        own = [p for p in range(c.PE) if self.lane_rep[p] == p]
-        wide = c.signs is None and len(own) > 1   # simulation form: every lane's masked block in one register
+        slot = {p: k for k, p in enumerate(p for p in range(c.PE) if self.lane_rep[p] == p)}   # own datapaths
+        wide = c.signs is None and len(slot) > 1   # simulation form: every lane's masked block in one register
         if wide:
-            L += sim_alternative(self.wide_masked_blocks(own, srcs), [])
-        for p in range(c.PE):
+            L += sim_alternative(self.wide_masked_blocks(list(slot), lane_bits), [])
+        for p, bits in enumerate(lane_bits):
             if self.lane_rep[p] != p:
                 self.parts.append(self.parts[self.lane_rep[p]])
                 continue
-            bits = tuple(srcs[p * c.SIMD:(p + 1) * c.SIMD])
             sel = f"[{(p + 1) * c.SIMD - 1}:{p * c.SIMD}]"
             ins = "blk" if c.signs is None else f"(blk ^ sromq{sel})"   # XNOR(a, s) = a ^ (negative weight)
             msk = "" if all(b == "1'b1" for b in bits) else " & {" + ", ".join(reversed(bits)) + "}"
             synth = [f"  reg [{c.SIMD - 1}:0] mb{p};", f"  always @(posedge ap_clk) if (move) mb{p} <= {ins}{msk};"]
-            k = own.index(p)
+            k = slot[p]
             L += sim_alternative([f"  wire [{c.SIMD - 1}:0] mb{p} = mball[{(k + 1) * c.SIMD - 1}:{k * c.SIMD}];"],
                                  synth) if wide else synth
             vals, off = [], 0
@@ -326,13 +326,13 @@ class _Gen:
         L.append("  /* verilator lint_on WIDTHEXPAND */")
         return L
 
-    def wide_masked_blocks(self, own: list[int], srcs: list[str]) -> list[str]:
+    def wide_masked_blocks(self, own: list[int], lane_bits: list[tuple[str, ...]]) -> list[str]:
         """Simulation form of the lanes' masked-block registers ``mb<p>`` (lanes with a datapath of their own,
         binary layers): one register of all of them, ``{n{blk}} & masks``, read back per lane as a slice.
         Verilator then ANDs machine words once per cycle instead of fetching the block and extracting and
         aligning each lane's mask bits lane by lane (a 128-lane first layer: 128 times per simulated cycle)."""
         c = self.c
-        masks = [b for p in reversed(own) for b in reversed(srcs[p * c.SIMD:(p + 1) * c.SIMD])]
+        masks = [b for p in reversed(own) for b in reversed(lane_bits[p])]
         return [f"  reg [{len(own) * c.SIMD - 1}:0] mball;",
                 f"  always @(posedge ap_clk) if (move) mball <= {{{len(own)}{{blk}}}} & {bit_concat(masks)};"]
 

@@ -59,7 +59,7 @@ def popsum(terms: list[str], width: int) -> str:
 
 
 POPCOUNT_CHUNK = 64   # bits per $countones in masked_popcount: one machine word of Verilator's model
-_BIT_TERM = re.compile(r"^(\{~)?(\w+)\[(\d+)\]\}?$")
+_BIT_TERM = re.compile(r"(\{~)?(\w+)\[(\d+)\](?(1)\})")   # v[i] or {~v[i]}
 
 
 def masked_popcount(terms: list[str], width: int, vectors: dict[str, int]) -> str:
@@ -71,8 +71,8 @@ def masked_popcount(terms: list[str], width: int, vectors: dict[str, int]) -> st
     words: dict[tuple[str, bool, int], int] = {}
     seen = set()
     for term in terms:
-        m = _BIT_TERM.match(term)
-        if m is None or m.group(2) not in vectors or bool(m.group(1)) != term.endswith("}") or term in seen:
+        m = _BIT_TERM.fullmatch(term)
+        if m is None or m.group(2) not in vectors or term in seen:
             return popsum(terms, width)
         seen.add(term)
         bit = int(m.group(3))
